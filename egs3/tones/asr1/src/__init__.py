@@ -1,0 +1,1 @@
+"""Tones recipe: DTMF-like digit sequences, synthesised at run time, recognised with CTC."""

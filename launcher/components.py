@@ -1,0 +1,86 @@
+"""Which class the config selects for each part of a run, checked before use.
+
+`model._target_`, `lightning_module._target_`, `trainer._target_` and
+`system._target_` name the classes; all but the model default to the shared
+ones. Each selected class must derive from its base and accept the contract's
+constructor arguments, so a mistake is reported before any job is queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+from launcher.resolve import locate, require_arguments, require_subclass
+
+
+@dataclass(frozen=True)
+class Component:
+    key: str
+    default: str | None
+    base: str
+    arguments: tuple[str, ...]
+
+
+COMPONENTS = {
+    "model": Component("model", None, "torch.nn.Module", ()),
+    "lightning_module": Component(
+        "lightning_module", "launcher.lightning_module.ESPnetLightningModule",
+        "pytorch_lightning.LightningModule", ("model", "config")),
+    "trainer": Component(
+        "trainer", "launcher.trainer.ESPnet3LightningTrainer",
+        "launcher.trainer.ESPnet3LightningTrainer",
+        ("model", "exp_dir", "config", "best_model_criterion")),
+    "system": Component("system", "launcher.system.System", "launcher.system.System",
+                        ("config",)),
+}
+REQUIRED_KEYS = ("model", "trainer")
+CONSTRUCTION_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+
+
+def target_of(config: Mapping, name: str) -> str:
+    """The dotted path the config selects for component `name` (or its default)."""
+    component = COMPONENTS[name]
+    block = config.get(name)
+    target = block.get("_target_") if isinstance(block, Mapping) else None
+    if target is None:
+        if component.default is None:
+            raise ConfigError(f"'{name}' needs a '_target_'", key=f"{name}._target_",
+                              hint=f"e.g. '{name}: {{_target_: src.model.MyModel}}'")
+        return component.default
+    return target
+
+
+def component_class(config: Mapping, name: str, recipe_dir: Path | None = None) -> type:
+    """Import and check the class selected for component `name`."""
+    component = COMPONENTS[name]
+    key = f"{name}._target_"
+    target = target_of(config, name)
+    cls = locate(target, key=key, recipe_dir=recipe_dir)
+    base = locate(component.base, key=key)
+    require_subclass(cls, base, key=key, target=target)
+    values = None
+    if name == "model":
+        values = {k: v for k, v in config[name].items() if k not in CONSTRUCTION_KEYS}
+    require_arguments(cls, component.arguments, key=key, target=target, values=values)
+    return cls
+
+
+def check_required_keys(config: Mapping) -> None:
+    for key in REQUIRED_KEYS:
+        if config.get(key) is None:
+            raise ConfigError(f"missing required key '{key}'", key=key,
+                              hint=_REQUIRED_HINTS[key])
+
+
+_REQUIRED_HINTS = {
+    "model": "add 'model: {_target_: src.model.MyModel, ...}'",
+    "trainer": "add 'trainer: {max_epochs: 10, accelerator: auto}'",
+}
+
+
+def model_kwargs(config: Mapping) -> dict[str, Any]:
+    return {k: v for k, v in config["model"].items() if k not in CONSTRUCTION_KEYS}

@@ -1,0 +1,47 @@
+"""What runs inside every job: build the System the config selects and run its stages.
+
+This is the Hydra task function. It runs in the submitting process for a
+local single run, and in the executor's process otherwise; everything it
+needs comes from the composed config and Hydra's runtime information.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import LauncherError
+from launcher.rundir import recipe_dir_of, register_resolvers
+
+log = logging.getLogger("launcher")
+RESOLVED_CONFIG = "config.yaml"
+
+register_resolvers()
+
+
+def run_job(cfg: Any) -> str:
+    """Run the configured stages in this job's run directory; return that directory."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from launcher.components import component_class
+    from launcher.preflight import job_config
+
+    runtime = HydraConfig.get().runtime
+    run_dir = Path(runtime.output_dir)
+    recipe_dir = recipe_dir_of(runtime.config_sources)
+    OmegaConf.save(job_config(cfg, recipe_dir, run_dir, translate=False),
+                   run_dir / RESOLVED_CONFIG, resolve=True)
+    job = job_config(cfg, recipe_dir, run_dir)
+    log.info("run directory: %s", run_dir)
+    try:
+        system = component_class(job, "system", recipe_dir)(config=job)
+        system.run(job["stages"])
+    except LauncherError as exc:
+        log.error("run failed: %s (run directory %s)", exc, run_dir)
+        raise
+    except Exception:
+        log.exception("run failed (run directory %s)", run_dir)
+        raise
+    return str(run_dir)

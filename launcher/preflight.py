@@ -1,0 +1,102 @@
+"""Check a composed config before anything is written or queued.
+
+Every class the run will build is imported and checked against its contract,
+every `_target_` in the config must import, the stages must exist and, with
+several optimizers, the model is built once to check that its parameters are
+split cleanly. Errors name the key and the file it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+from launcher.recipe import Recipe
+from launcher.rundir import override_key
+
+
+def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = True) -> Any:
+    """A copy of the composed config as a job uses it: run and recipe folders set,
+    `src.` targets pointing at the recipe's own package (unless `translate` is off)."""
+    from omegaconf import OmegaConf
+
+    from launcher.resolve import translate_all_targets
+
+    plain = OmegaConf.to_container(config, resolve=False)
+    if translate:
+        plain = translate_all_targets(plain, recipe_dir)
+    plain["run_dir"] = str(run_dir)
+    plain["recipe_dir"] = str(recipe_dir)
+    plain.setdefault("stages", ["train"])
+    return OmegaConf.create(plain)
+
+
+def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str]) -> Any:
+    """Validate; return the job config. Raises ConfigError naming key and file."""
+    try:
+        return _check(config, recipe, run_dir)
+    except ConfigError as exc:
+        raise exc.located(origin(exc.key, overrides, recipe.config_file)) from None
+
+
+def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:
+    """Where a key's value came from: a command-line override or the config file."""
+    if key:
+        root = key.split("[", 1)[0]
+        for override in overrides:
+            k = override_key(override)
+            if root == k or root.startswith(k + ".") or root.startswith(k + "/"):
+                return f"command-line override '{override}'"
+    return str(config_file)
+
+
+def _check(config: Any, recipe: Recipe, run_dir: Path) -> Any:
+    from launcher.components import COMPONENTS, check_required_keys, component_class
+
+    check_required_keys(config)
+    job = job_config(config, recipe.dir, run_dir, translate=False)
+    classes = {name: component_class(job, name, recipe.dir) for name in COMPONENTS}
+    trainer_options = {k: v for k, v in job["trainer"].items() if k != "_target_"}
+    classes["trainer"].check_options(trainer_options)
+    classes["system"].check_stages(job.get("stages"))
+    _check_all_targets(job, "", recipe.dir)
+    _check_collate_fn(job, recipe.dir)
+    job = job_config(config, recipe.dir, run_dir)
+    if job.get("optims") is not None:
+        _check_parameter_groups(job)
+    return job
+
+
+def _check_all_targets(node: Any, path: str, recipe_dir: Path) -> None:
+    from launcher.resolve import locate
+
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if key == "_target_":
+                locate(value, key=here, recipe_dir=recipe_dir)
+            else:
+                _check_all_targets(value, here, recipe_dir)
+    elif isinstance(node, Sequence) and not isinstance(node, str):
+        for i, value in enumerate(node):
+            _check_all_targets(value, f"{path}[{i}]", recipe_dir)
+
+
+def _check_collate_fn(job: Any, recipe_dir: Path) -> None:
+    from launcher.resolve import locate
+
+    block = job.get("dataloader") or {}
+    for key, node in [("dataloader", block)] + [(f"dataloader.{s}", block.get(s) or {})
+                                                 for s in ("train", "valid", "test")]:
+        if isinstance(node, Mapping) and isinstance(node.get("collate_fn"), str):
+            locate(node["collate_fn"], key=f"{key}.collate_fn", recipe_dir=recipe_dir)
+
+
+def _check_parameter_groups(job: Any) -> None:
+    from hydra.utils import instantiate
+
+    from launcher.optim import assign_parameters
+
+    assign_parameters(instantiate(job["model"]), list(job["optims"]))

@@ -1,0 +1,168 @@
+"""Turn `_target_` strings from the config into classes.
+
+A target that starts with `src.` names the recipe's own `src/` folder. Each
+recipe's `src/` is imported as a package under a name unique to that recipe
+(derived from its absolute path), so two recipes that both ship a `src`
+package can be used in one process and nothing touches `sys.path`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import types
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+
+SRC_PREFIX = "src."
+
+
+def recipe_package_name(recipe_dir: Path) -> str:
+    """The module name under which `recipe_dir/src` is imported."""
+    recipe_dir = Path(recipe_dir).resolve()
+    slug = re.sub(r"\W", "_", "_".join(recipe_dir.parts[-2:]))
+    digest = hashlib.sha1(str(recipe_dir).encode()).hexdigest()[:8]
+    return f"_recipe_{slug}_{digest}"
+
+
+def register_recipe_src(recipe_dir: Path) -> str:
+    """Make `recipe_dir/src` importable under its unique name; return that name."""
+    name = recipe_package_name(recipe_dir)
+    if name in sys.modules:
+        return name
+    src = Path(recipe_dir).resolve() / "src"
+    init = src / "__init__.py"
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(src)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = types.ModuleType(name)
+        module.__path__ = [str(src)]
+        module.__package__ = name
+        sys.modules[name] = module
+    return name
+
+
+def translate_target(target: str, recipe_dir: Path | None) -> str:
+    """Map `src.x.Y` to the recipe's unique package name; leave other targets alone."""
+    if recipe_dir is not None and target.startswith(SRC_PREFIX):
+        return f"{register_recipe_src(recipe_dir)}.{target[len(SRC_PREFIX):]}"
+    return target
+
+
+def translate_all_targets(node: Any, recipe_dir: Path | None) -> Any:
+    """A copy of a plain config container with every `src.` target translated."""
+    if isinstance(node, dict):
+        return {k: (translate_target(v, recipe_dir)
+                    if k == "_target_" and isinstance(v, str)
+                    else translate_all_targets(v, recipe_dir))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [translate_all_targets(v, recipe_dir) for v in node]
+    return node
+
+
+def locate(target: str, *, key: str, recipe_dir: Path | None = None) -> Any:
+    """Import the object a dotted path names, with an error that says what is missing."""
+    if not isinstance(target, str) or not target or target.startswith(".") or ".." in target:
+        raise ConfigError(f"'{target}' is not a dotted path such as 'src.model.MyModel'",
+                          key=key)
+    real = translate_target(target, recipe_dir)
+    parts = real.split(".")
+    module, depth = _import_longest_prefix(parts, target, key, recipe_dir)
+    obj: Any = module
+    for i in range(depth, len(parts)):
+        if not hasattr(obj, parts[i]):
+            owner = _shown(".".join(parts[:i]), target, real)
+            hint = _nearby(parts[i], dir(obj))
+            raise ConfigError(f"cannot import '{target}': '{owner}' has no attribute "
+                              f"'{parts[i]}'{_searched(target, recipe_dir)}", key=key, hint=hint)
+        obj = getattr(obj, parts[i])
+    return obj
+
+
+def _import_longest_prefix(parts: list[str], target: str, key: str,
+                           recipe_dir: Path | None) -> tuple[types.ModuleType, int]:
+    for depth in range(len(parts), 0, -1):
+        name = ".".join(parts[:depth])
+        try:
+            return importlib.import_module(name), depth
+        except ModuleNotFoundError as exc:
+            # Only a missing module on the path we are walking means "try shorter";
+            # a missing import inside the user's own code is their bug to see.
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    shown = parts[0] if not target.startswith(SRC_PREFIX) else "src"
+    raise ConfigError(f"cannot import '{target}': no module named '{shown}'"
+                      f"{_searched(target, recipe_dir)}", key=key,
+                      hint="use a dotted path such as 'src.model.MyModel' or "
+                           "'launcher.lightning_module.ESPnetLightningModule'")
+
+
+def _shown(name: str, target: str, real: str) -> str:
+    """Show the user's `src.` spelling, never the internal package name."""
+    if real != target and name.startswith(real.split(".")[0]):
+        return "src" + name[len(real.split(".")[0]):]
+    return name
+
+
+def _searched(target: str, recipe_dir: Path | None) -> str:
+    if target.startswith(SRC_PREFIX):
+        if recipe_dir is None:
+            return " ('src.' targets need a recipe folder)"
+        return f" (src. was searched in {Path(recipe_dir).resolve() / 'src'})"
+    return ""
+
+
+def _nearby(word: str, candidates: Iterable[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(word, [c for c in candidates if not c.startswith("_")], 3)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
+
+
+def require_subclass(cls: Any, base: type, *, key: str, target: str) -> None:
+    """Refuse a class that does not derive from the base the contract needs."""
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        raise ConfigError(
+            f"'{target}' is not a subclass of {base.__module__}.{base.__qualname__}",
+            key=key, hint=f"derive your class from {base.__qualname__}")
+
+
+def require_arguments(cls: Any, arguments: Iterable[str], *, key: str, target: str,
+                      values: dict[str, Any] | None = None) -> None:
+    """Refuse a constructor that cannot be called with the contract's keyword arguments."""
+    names = list(arguments)
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: nothing to check
+    try:
+        signature.bind(**{n: None for n in names}, **(values or {}))
+    except TypeError as exc:
+        accepted = [p for p in signature.parameters if p not in ("args", "kwargs")]
+        unknown = [k for k in (values or {}) if k not in signature.parameters]
+        if unknown and not _takes_var_kwargs(signature):
+            raise ConfigError(
+                f"'{target}' has no argument '{unknown[0]}' (it takes: {', '.join(accepted)})",
+                key=f"{key.rsplit('.', 1)[0]}.{unknown[0]}",
+                hint=_nearby(unknown[0], accepted) or "remove the key or add the argument",
+            ) from None
+        wanted = ", ".join(names) if names else "the configured arguments"
+        raise ConfigError(
+            f"'{target}' cannot be constructed with ({wanted}): {exc}",
+            key=key, hint=f"its __init__ must accept keyword arguments {wanted}") from None
+
+
+def _takes_var_kwargs(signature: inspect.Signature) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())

@@ -1,0 +1,97 @@
+"""Deterministic run directories: the same overrides always name the same folder.
+
+A requeued, relaunched or resumed run must find its own checkpoints, so the
+folder is derived from the overrides that define the run (sorted, so their
+order does not matter) and never from a clock. Overrides that only choose
+where or how to run (stages, executor, cluster, exp_root) are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_EXP_ROOT = "exp"
+DEFAULT_RUN_NAME = "default"
+NOT_IDENTITY = ("stages", "exp_root", "resume", "hydra", "cluster")
+MAX_SLUG = 80
+
+
+def override_key(override: str) -> str:
+    key = override.split("=", 1)[0]
+    return key.lstrip("+~").split("@", 1)[0]
+
+
+def defines_run(override: str) -> bool:
+    root = re.split(r"[./]", override_key(override), maxsplit=1)[0]
+    return root not in NOT_IDENTITY
+
+
+def run_name(overrides: Sequence[str]) -> str:
+    """A readable, filesystem-safe, collision-free folder name for these overrides."""
+    kept = sorted(o for o in overrides if defines_run(o))
+    if not kept:
+        return DEFAULT_RUN_NAME
+    text = ",".join(kept)
+    slug = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", text).lstrip(".")[:MAX_SLUG]
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def exp_root(recipe_dir: Path, configured: Any) -> Path:
+    root = Path(str(configured)) if configured else Path(DEFAULT_EXP_ROOT)
+    return root if root.is_absolute() else Path(recipe_dir).resolve() / root
+
+
+def run_dir(recipe_dir: Path, configured_root: Any, overrides: Sequence[str]) -> Path:
+    return exp_root(recipe_dir, configured_root) / run_name(overrides)
+
+
+def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
+    """The recipe folder: the parent of the primary config folder Hydra loaded."""
+    for source in config_sources:
+        if source.get("provider") == "main" and source.get("schema") == "file":
+            return Path(source["path"]).parent
+    raise RuntimeError("the primary config was not loaded from a folder")
+
+
+def _run_dir_resolver(*, _root_: Any) -> str:
+    hydra = _root_.hydra
+    recipe = recipe_dir_of(hydra.runtime.config_sources)
+    return str(run_dir(recipe, _root_.get("exp_root"), list(hydra.overrides.task)))
+
+
+def _sweep_dir_resolver(*, _root_: Any) -> str:
+    recipe = recipe_dir_of(_root_.hydra.runtime.config_sources)
+    return str(exp_root(recipe, _root_.get("exp_root")) / "sweeps" / _sweep_id())
+
+
+_SWEEP_ID: list[str] = []
+
+
+def _sweep_id() -> str:
+    """One id per submitting process, so every job of a sweep shares one folder."""
+    if not _SWEEP_ID:
+        import time
+
+        _SWEEP_ID.append(time.strftime("%Y%m%d-%H%M%S"))
+    return _SWEEP_ID[0]
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("launcher.run_dir"):
+        OmegaConf.register_new_resolver("launcher.run_dir", _run_dir_resolver)
+        OmegaConf.register_new_resolver("launcher.sweep_dir", _sweep_dir_resolver)
+
+
+HYDRA_OVERRIDES = (
+    "hydra.run.dir=${launcher.run_dir:}",
+    "hydra.sweep.dir=${launcher.sweep_dir:}",
+    "hydra.sweep.subdir=${launcher.run_dir:}",
+    "hydra.job.name=run",
+)

@@ -1,0 +1,156 @@
+"""A System runs a recipe's stages in order; each stage is a method.
+
+The shared System knows `collect_stats`, `train` and `evaluate`. A recipe adds
+a stage by subclassing and marking a method with `@stage`, then selects its
+System with `system._target_`. Stages are chosen with `stages=[...]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from launcher.errors import ConfigError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+STATS_DIR = "stats"
+
+
+def stage(method: F) -> F:
+    """Mark a System method as a stage that `stages=[...]` may name."""
+    method.__launcher_stage__ = True
+    return method
+
+
+class System:
+    def __init__(self, config: Mapping) -> None:
+        self.config = config
+        self.exp_dir = Path(config.get("run_dir") or ".")
+        recipe_dir = config.get("recipe_dir")
+        self.recipe_dir = Path(recipe_dir) if recipe_dir else None
+
+    @classmethod
+    def known_stages(cls) -> list[str]:
+        names = []
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if getattr(value, "__launcher_stage__", False) and name not in names:
+                    names.append(name)
+        return names
+
+    @classmethod
+    def check_stages(cls, stages: Iterable[str]) -> list[str]:
+        known = cls.known_stages()
+        stages = [stages] if isinstance(stages, str) else list(stages)
+        for name in stages:
+            if name not in known:
+                raise ConfigError(f"unknown stage '{name}'", key="stages",
+                                  hint=f"known stages of {cls.__name__}: {', '.join(known)}")
+        return stages
+
+    def run(self, stages: Iterable[str]) -> None:
+        for name in self.check_stages(stages):
+            log.info("stage %s: start", name)
+            getattr(self, name)()
+            log.info("stage %s: done", name)
+
+    # ---- building blocks ----------------------------------------------------
+    def build_model(self) -> Any:
+        from hydra.utils import instantiate
+
+        from launcher.components import component_class
+
+        component_class(self.config, "model", self.recipe_dir)
+        return instantiate(self.config["model"])
+
+    def build_lightning_module(self, model: Any) -> Any:
+        from launcher.components import component_class
+
+        cls = component_class(self.config, "lightning_module", self.recipe_dir)
+        return cls(model=model, config=self.config)
+
+    def build_trainer(self, module: Any, criteria: bool = True, **overrides: Any) -> Any:
+        """The configured Trainer; `overrides` replace `trainer:` options (e.g. for testing)."""
+        from omegaconf import OmegaConf
+
+        from launcher.components import component_class
+
+        cls = component_class(self.config, "trainer", self.recipe_dir)
+        options = OmegaConf.to_container(self.config["trainer"], resolve=True)
+        options.pop("_target_", None)
+        options.update(overrides)
+        best = self.config.get("best_model_criterion") if criteria else None
+        if best is not None:
+            best = OmegaConf.to_container(best, resolve=True)
+        return cls(model=module, exp_dir=self.exp_dir, config=options,
+                   best_model_criterion=best)
+
+    def seed(self) -> None:
+        import pytorch_lightning as pl
+
+        pl.seed_everything(int(self.config.get("seed", 0)), workers=True, verbose=False)
+
+    # ---- stages -------------------------------------------------------------
+    @stage
+    def collect_stats(self) -> None:
+        """Accumulate feature statistics from `model.collect_feats` over the train set."""
+        from launcher.feats_stats import collect_feature_stats
+
+        self.seed()
+        written = collect_feature_stats(self.build_model(), self.config,
+                                        self.exp_dir / STATS_DIR)
+        for path in written:
+            log.info("wrote %s", path)
+
+    @stage
+    def train(self) -> None:
+        """Fit the model; a run that has a last checkpoint continues from it."""
+        from launcher.trainer import CHECKPOINT_DIR, LAST_CHECKPOINT
+
+        self.seed()
+        trainer = self.build_trainer(self.build_lightning_module(self.build_model()))
+        last = self.exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+        if last.exists():
+            log.info("resuming from %s", last)
+        trainer.fit(ckpt_path=str(last) if last.exists() else None)
+
+    @stage
+    def evaluate(self) -> dict[str, float]:
+        """Test the trained weights on the test split; write `evaluate.json`."""
+        self.seed()
+        model = self.build_model()
+        source = load_trained_weights(model, self.exp_dir)
+        module = self.build_lightning_module(model)
+        trainer = self.build_trainer(module, criteria=False, logger=False, devices=1,
+                                     num_nodes=1, strategy="auto")
+        results = trainer.test()[0]
+        metrics = {k: float(v) for k, v in results.items()}
+        report = {"weights": str(source), "metrics": metrics}
+        (self.exp_dir / "evaluate.json").write_text(json.dumps(report, indent=2) + "\n")
+        for name, value in sorted(metrics.items()):
+            log.info("%s = %.4f", name, value)
+        return metrics
+
+
+def load_trained_weights(model: Any, exp_dir: Path) -> Path:
+    """Load the averaged model if training made one, else the last checkpoint."""
+    import torch
+
+    from launcher.trainer import CHECKPOINT_DIR, LAST_CHECKPOINT
+
+    averaged = sorted(exp_dir.glob("*.ave_*best.pth"))
+    if averaged:
+        model.load_state_dict(torch.load(averaged[0], map_location="cpu"))
+        return averaged[0]
+    last = exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    if not last.exists():
+        raise ConfigError(f"no trained weights in {exp_dir}", key="stages",
+                          hint="run the train stage first: stages=[train,evaluate]")
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
+                           if k.startswith("model.")})
+    return last

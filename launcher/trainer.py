@@ -1,0 +1,246 @@
+"""The shared Trainer wrapper: the `trainer:` config block becomes a Lightning Trainer.
+
+Keys are those of `pytorch_lightning.Trainer`, plus a few the wrapper
+translates so that a YAML file can say them:
+
+    strategy:  auto | ddp | fsdp | {name: ddp|fsdp, <options>} | {_target_: ...}
+    logger:    csv (default) | tensorboard | [csv, tensorboard] | false | {_target_: ...}
+    profiler:  simple | advanced | pytorch | {_target_: ...}
+    callbacks: [{_target_: ...}, ...]
+    average_checkpoints: true   average each criterion's top-k into one model file
+
+Checkpoints go to `<exp_dir>/checkpoints`: the best `top_k` for each
+`[metric, top_k, mode]` in `best_model_criterion`, and always `last.ckpt`.
+A recipe's own Trainer subclasses this one and overrides `extra_callbacks`
+or `check_options`; the config selects it with `trainer._target_`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+
+WRAPPER_KEYS = ("_target_", "strategy", "logger", "profiler", "callbacks",
+                "average_checkpoints")
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+class ESPnet3LightningTrainer:
+    def __init__(self, model: Any = None, exp_dir: str | Path | None = None,
+                 config: Mapping | None = None,
+                 best_model_criterion: Sequence | None = None) -> None:
+        import pytorch_lightning as pl
+
+        self.model = model
+        self.exp_dir = Path(exp_dir if exp_dir is not None else ".")
+        self.config = dict(config or {})
+        self.check_options(self.config)
+        self.criteria = parse_criteria(best_model_criterion)
+        options = {k: v for k, v in self.config.items() if k not in WRAPPER_KEYS}
+        # A bar redrawn with carriage returns is unreadable in a log file.
+        options.setdefault("enable_progress_bar", sys.stdout.isatty())
+        self.checkpoint_callbacks = checkpoint_callbacks(self.exp_dir, self.criteria)
+        self.trainer = pl.Trainer(
+            default_root_dir=str(self.exp_dir),
+            strategy=build_strategy(self.config.get("strategy", "auto")),
+            logger=build_loggers(self.config.get("logger", "csv"), self.exp_dir),
+            profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
+            callbacks=[*build_callbacks(self.config.get("callbacks")),
+                       *self.checkpoint_callbacks, *self.extra_callbacks()],
+            **options,
+        )
+
+    # ---- hooks for a recipe's own Trainer -----------------------------------
+    def extra_callbacks(self) -> list:
+        """Callbacks a subclass adds (cluster monitors, throughput loggers, ...)."""
+        return []
+
+    @classmethod
+    def check_options(cls, config: Mapping) -> None:
+        """Refuse options Lightning does not know; subclasses add their own checks."""
+        import pytorch_lightning as pl
+
+        accepted = set(inspect.signature(pl.Trainer).parameters) | set(WRAPPER_KEYS)
+        for key in config:
+            if key not in accepted:
+                import difflib
+
+                close = difflib.get_close_matches(key, sorted(accepted), 1)
+                raise ConfigError(
+                    f"'{key}' is not an option of pytorch_lightning.Trainer",
+                    key=f"trainer.{key}",
+                    hint=f"did you mean '{close[0]}'?" if close else "remove it")
+        if "default_root_dir" in config:
+            raise ConfigError("the run directory is chosen by the launcher",
+                              key="trainer.default_root_dir", hint="remove it")
+
+    # ---- running ------------------------------------------------------------
+    def fit(self, *args: Any, **kwargs: Any) -> None:
+        self.trainer.fit(self.model, *args, **kwargs)
+        if self.config.get("average_checkpoints") and self.trainer.is_global_zero:
+            average_best_checkpoints(self.checkpoint_callbacks, self.exp_dir)
+
+    def validate(self, *args: Any, **kwargs: Any) -> list[dict]:
+        return self.trainer.validate(self.model, *args, **kwargs)
+
+    def test(self, *args: Any, **kwargs: Any) -> list[dict]:
+        return self.trainer.test(self.model, *args, **kwargs)
+
+
+# ---- builders ----------------------------------------------------------------
+def parse_criteria(criteria: Sequence | None) -> list[tuple[str, int, str]]:
+    """`[[metric, top_k, mode], ...]` checked and normalised."""
+    parsed = []
+    for i, item in enumerate(criteria or []):
+        if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 3
+                or str(item[2]) not in ("min", "max")):
+            raise ConfigError(f"entry {i} is {item!r}, not [metric, top_k, min|max]",
+                              key="best_model_criterion",
+                              hint="e.g. best_model_criterion: [[valid/loss, 3, min]]")
+        parsed.append((str(item[0]), int(item[1]), str(item[2])))
+    return parsed
+
+
+def metric_slug(metric: str) -> str:
+    return re.sub(r"[^\w.-]", "_", metric)
+
+
+def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]]) -> list:
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    directory = str(exp_dir / CHECKPOINT_DIR)
+    callbacks = [ModelCheckpoint(dirpath=directory, save_last=True, save_top_k=0)]
+    for metric, top_k, mode in criteria:
+        slug = metric_slug(metric)
+        callbacks.append(ModelCheckpoint(
+            dirpath=directory, monitor=metric, mode=mode, save_top_k=top_k,
+            filename=f"{slug}.epoch{{epoch:03d}}-step{{step}}-{{{metric}:.4f}}",
+            auto_insert_metric_name=False))
+    return callbacks
+
+
+def build_strategy(spec: Any) -> Any:
+    from hydra.utils import instantiate
+
+    if spec is None or (isinstance(spec, str) and spec not in ("ddp", "fsdp")):
+        return spec or "auto"
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    spec = dict(spec)
+    if "_target_" in spec:
+        return instantiate(spec)
+    name = spec.pop("name", None)
+    if name == "ddp":
+        from pytorch_lightning.strategies import DDPStrategy
+
+        return DDPStrategy(**_timeouts(spec))
+    if name == "fsdp":
+        from pytorch_lightning.strategies import FSDPStrategy
+
+        return FSDPStrategy(**_timeouts(spec))
+    raise ConfigError(f"strategy name '{name}' is not ddp or fsdp", key="trainer.strategy.name",
+                      hint="use a string such as 'ddp_spawn' or a {_target_: ...} block")
+
+
+def _timeouts(options: dict) -> dict:
+    """`timeout_s: 600` reads better in YAML than a timedelta."""
+    if "timeout_s" in options:
+        from datetime import timedelta
+
+        options["timeout"] = timedelta(seconds=float(options.pop("timeout_s")))
+    return options
+
+
+def build_loggers(spec: Any, exp_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    if spec in (None, False):
+        return False
+    items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
+    loggers = []
+    for item in items:
+        if isinstance(item, Mapping):
+            loggers.append(instantiate(item))
+        elif item == "csv":
+            from pytorch_lightning.loggers import CSVLogger
+
+            loggers.append(CSVLogger(save_dir=str(exp_dir), name="", version=""))
+        elif item == "tensorboard":
+            from pytorch_lightning.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(save_dir=str(exp_dir), name="tensorboard",
+                                             version=""))
+        else:
+            raise ConfigError(f"unknown logger '{item}'", key="trainer.logger",
+                              hint="use csv, tensorboard, a list of them, false, "
+                                   "or a {_target_: ...} block")
+    return loggers
+
+
+def build_profiler(spec: Any, exp_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    if spec in (None, False):
+        return None
+    if isinstance(spec, Mapping):
+        return instantiate(spec)
+    if spec in ("simple", "advanced", "pytorch"):
+        return spec_profiler(spec, exp_dir)
+    raise ConfigError(f"unknown profiler '{spec}'", key="trainer.profiler",
+                      hint="use simple, advanced, pytorch or a {_target_: ...} block")
+
+
+def spec_profiler(name: str, exp_dir: Path) -> Any:
+    from pytorch_lightning import profilers
+
+    cls = {"simple": profilers.SimpleProfiler, "advanced": profilers.AdvancedProfiler,
+           "pytorch": profilers.PyTorchProfiler}[name]
+    return cls(dirpath=str(exp_dir), filename="profile")
+
+
+def build_callbacks(specs: Any) -> list:
+    from hydra.utils import instantiate
+
+    if not specs:
+        return []
+    if not isinstance(specs, Sequence) or isinstance(specs, str):
+        raise ConfigError("callbacks must be a list of {_target_: ...} blocks",
+                          key="trainer.callbacks")
+    return [instantiate(s) for s in specs]
+
+
+def average_best_checkpoints(callbacks: list, exp_dir: Path) -> list[Path]:
+    """Average each criterion's top-k checkpoints into `<metric>.ave_<k>best.pth`.
+
+    Averaging several good checkpoints is the ESPnet habit: it usually beats
+    the single best one for free. Integer buffers (counters) are copied from
+    one of them, since averaging them means nothing.
+    """
+    import torch
+
+    written = []
+    for callback in callbacks:
+        if not callback.monitor or not callback.best_k_models:
+            continue
+        paths = list(callback.best_k_models)
+        states = [torch.load(p, map_location="cpu", weights_only=False)["state_dict"]
+                  for p in paths]
+        averaged = {}
+        for key, value in states[0].items():
+            if value.is_floating_point():
+                averaged[key] = sum(s[key] for s in states) / len(states)
+            else:
+                averaged[key] = value
+        model_state = {k.removeprefix("model."): v for k, v in averaged.items()
+                       if k.startswith("model.")}
+        target = exp_dir / f"{metric_slug(callback.monitor)}.ave_{len(paths)}best.pth"
+        torch.save(model_state, target)
+        written.append(target)
+    return written
