@@ -15,6 +15,21 @@ from launcher.errors import ConfigError
 from launcher.recipe import Recipe, compose, find_recipe
 
 
+# Keys every recipe has, whether or not its config file spells them out: the
+# launcher's own settings and the optional class selections.
+LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system")
+
+
+def with_launcher_keys(overrides: Sequence[str]) -> list[str]:
+    """`exp_root=/x` works on any recipe: launcher-owned keys are added if missing."""
+    return [f"++{o}" if _root(o) in LAUNCHER_KEYS and not o.startswith(("+", "~")) else o
+            for o in overrides]
+
+
+def _root(override: str) -> str:
+    return rundir.override_key(override).split(".", 1)[0]
+
+
 def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     """The overrides of each job of a grid sweep (`a=1,2 b=x,y` -> 4 jobs), in Hydra's order."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -53,6 +68,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
            config_name: str | None = None, multirun: bool = False) -> list[Path]:
     """Run a recipe (or a sweep of it); return the run directories."""
     recipe = find_recipe(recipe_path, config_name)
+    overrides = with_launcher_keys(overrides)
     run_dirs = plan(recipe, overrides, multirun)
     _run_hydra(recipe, overrides, multirun)
     return run_dirs

@@ -48,7 +48,7 @@ def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:
         for override in overrides:
             k = override_key(override)
             if root == k or root.startswith(k + ".") or root.startswith(k + "/"):
-                return f"command-line override '{override}'"
+                return f"command-line override '{override.removeprefix('++')}'"
     return str(config_file)
 
 

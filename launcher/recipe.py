@@ -57,8 +57,17 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
             return hydra_compose(config_name=recipe.config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(first, file=str(recipe.config_file),
+        raise ConfigError(first, file=_source(first, overrides, recipe),
                           hint=_compose_hint(first)) from None
+
+
+def _source(message: str, overrides: Sequence[str], recipe: Recipe) -> str:
+    """Blame the override the message quotes, else the config file."""
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if f"'{key}'" in message or f"'{override}'" in message:
+            return f"{recipe.config_file} (command-line override '{override}')"
+    return str(recipe.config_file)
 
 
 def _compose_hint(message: str) -> str | None:

@@ -85,8 +85,12 @@ def locate(target: str, *, key: str, recipe_dir: Path | None = None) -> Any:
         if not hasattr(obj, parts[i]):
             owner = _shown(".".join(parts[:i]), target, real)
             hint = _nearby(parts[i], dir(obj))
-            raise ConfigError(f"cannot import '{target}': '{owner}' has no attribute "
-                              f"'{parts[i]}'{_searched(target, recipe_dir)}", key=key, hint=hint)
+            if hasattr(obj, "__path__") and i < len(parts) - 1:
+                missing = f"no module named '{owner}.{parts[i]}'"
+            else:
+                missing = f"'{owner}' has no attribute '{parts[i]}'"
+            raise ConfigError(f"cannot import '{target}': {missing}"
+                              f"{_searched(target, recipe_dir)}", key=key, hint=hint)
         obj = getattr(obj, parts[i])
     return obj
 

@@ -169,9 +169,9 @@ def build_loggers(spec: Any, exp_dir: Path) -> Any:
         if isinstance(item, Mapping):
             loggers.append(instantiate(item))
         elif item == "csv":
-            from pytorch_lightning.loggers import CSVLogger
+            from launcher.csv_log import ResumableCSVLogger
 
-            loggers.append(CSVLogger(save_dir=str(exp_dir), name="", version=""))
+            loggers.append(ResumableCSVLogger(save_dir=str(exp_dir), name="", version=""))
         elif item == "tensorboard":
             from pytorch_lightning.loggers import TensorBoardLogger
 

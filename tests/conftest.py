@@ -1,0 +1,60 @@
+"""Shared fixtures: recipes copied into tmp folders, the CLI run in-process, SLURM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = Path(__file__).resolve().parent / "recipes" / "toy"
+
+
+@pytest.fixture
+def toy_recipe(tmp_path: Path) -> Path:
+    """A copy of the toy recipe whose config a test may edit."""
+    target = tmp_path / "recipe"
+    shutil.copytree(TOY, target)
+    return target
+
+
+def edit_config(recipe: Path, change) -> None:
+    """Load the recipe's config.yaml, let `change(config)` edit it, write it back."""
+    path = recipe / "conf" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    change(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture
+def launch_cli(capsys):
+    """Run `launch ...` in-process; return (exit code, stdout, stderr)."""
+    from launcher.cli import main
+
+    def run(*argv: str):
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def slurm_available() -> bool:
+    status = ROOT / "slurm" / "status"
+    return status.exists() and subprocess.run(
+        ["bash", str(status)], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """The local SLURM cluster; skip without it unless LAUNCHER_REQUIRE_SLURM=1."""
+    if not slurm_available():
+        message = "the local SLURM cluster is not up (run: make slurm-up)"
+        if os.environ.get("LAUNCHER_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return ROOT / "slurm"

@@ -1,0 +1,30 @@
+"""A tiny regression model and data set for fast tests of the training path."""
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+
+class Regressor(nn.Module):
+    def __init__(self, dim: int = 4, hidden: int = 8) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(dim, hidden)
+        self.decoder = nn.Linear(hidden, 1)
+
+    def forward(self, x, y):
+        pred = self.decoder(torch.tanh(self.encoder(x))).squeeze(-1)
+        loss = ((pred - y) ** 2).mean()
+        return loss, {"loss": loss.detach()}, torch.tensor(float(len(x)))
+
+
+class ToyData(Dataset):
+    def __init__(self, size: int = 64, dim: int = 4, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(size, dim, generator=g)
+        self.y = self.x.sum(-1)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}

@@ -1,0 +1,62 @@
+"""The tones recipe end to end through the real `launch` command: it must learn."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs3" / "tones" / "asr1"
+LAUNCH = Path(sys.executable).parent / "launch"
+CHANCE_TER = 0.9  # a random digit per reference digit is wrong 9 times in 10
+
+
+@pytest.mark.slow
+def test_tones_learns_far_below_chance(tmp_path):
+    result = subprocess.run(
+        [str(LAUNCH), "egs3/tones/asr1", f"exp_root={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "default"
+    assert f"run directory: {run_dir}" in result.stdout
+    report = json.loads((run_dir / "evaluate.json").read_text())
+    assert report["metrics"]["test/ter"] < 0.3 * CHANCE_TER, report
+    assert report["weights"].endswith("valid_loss.ave_2best.pth")
+    for name in ("config.yaml", "run.log", "metrics.csv", "stats/feats_stats.npz",
+                 "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    assert "\r" not in (run_dir / "run.log").read_text()
+    assert "src.model.TonesCTC" in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_run_py_inside_the_recipe_folder(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "run.py", f"exp_root={tmp_path}", "stages=[collect_stats,train]",
+         "trainer.max_epochs=1", "dataset.train.num_utts=64", "dataset.valid.num_utts=32"],
+        cwd=RECIPE, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("dataset.train.num_utts=64")
+    assert (run_dirs[0] / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_train_without_collected_stats_says_what_to_run(launch_cli, tmp_path):
+    code, _, err = launch_cli(RECIPE, f"exp_root={tmp_path}", "stages=[train]",
+                              "dataset.train.num_utts=8", "dataset.valid.num_utts=8")
+    assert code == 2
+    assert "feature statistics" in err and "stages=[collect_stats,train]" in err
+    assert "Traceback" not in err
+    assert "run failed" in (tmp_path / _only_dir(tmp_path) / "run.log").read_text()
+
+
+def _only_dir(folder: Path) -> str:
+    dirs = [p.name for p in folder.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]

@@ -1,0 +1,70 @@
+"""The trainer block becomes Lightning objects: strategies, loggers, criteria."""
+
+from datetime import timedelta
+
+import pytest
+
+from launcher.errors import ConfigError
+from launcher.trainer import (
+    ESPnet3LightningTrainer,
+    build_loggers,
+    build_strategy,
+    parse_criteria,
+)
+
+
+def test_ddp_strategy_with_options():
+    from pytorch_lightning.strategies import DDPStrategy
+
+    strategy = build_strategy({"name": "ddp", "find_unused_parameters": True, "timeout_s": 90})
+    assert isinstance(strategy, DDPStrategy)
+    assert strategy._ddp_kwargs["find_unused_parameters"] is True
+    assert strategy._timeout == timedelta(seconds=90)
+
+
+def test_fsdp_strategy_is_built_with_its_options_on_cpu():
+    from pytorch_lightning.strategies import FSDPStrategy
+
+    strategy = build_strategy({"name": "fsdp", "sharding_strategy": "SHARD_GRAD_OP",
+                               "cpu_offload": True})
+    assert isinstance(strategy, FSDPStrategy)
+    assert strategy.sharding_strategy.name == "SHARD_GRAD_OP"
+    assert strategy.cpu_offload.offload_params is True
+
+
+def test_strategy_by_target_and_plain_names():
+    strategy = build_strategy({"_target_": "pytorch_lightning.strategies.DDPStrategy",
+                               "process_group_backend": "gloo"})
+    assert strategy.process_group_backend == "gloo"
+    assert build_strategy("auto") == "auto" and build_strategy("ddp_spawn") == "ddp_spawn"
+    with pytest.raises(ConfigError, match="not ddp or fsdp"):
+        build_strategy({"name": "deepspeed"})
+
+
+def test_loggers(tmp_path):
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from launcher.csv_log import ResumableCSVLogger
+
+    csv, tensorboard = build_loggers(["csv", "tensorboard"], tmp_path)
+    assert isinstance(csv, ResumableCSVLogger) and csv.log_dir.rstrip("/") == str(tmp_path)
+    assert isinstance(tensorboard, TensorBoardLogger)
+    assert build_loggers(False, tmp_path) is False
+    with pytest.raises(ConfigError, match="unknown logger 'wandb'"):
+        build_loggers("wandb", tmp_path)
+
+
+def test_best_model_criteria_make_one_checkpoint_callback_each_plus_last(tmp_path):
+    trainer = ESPnet3LightningTrainer(
+        exp_dir=tmp_path, config={"accelerator": "cpu", "max_epochs": 1, "logger": False},
+        best_model_criterion=[["valid/loss", 3, "min"], ["valid/acc", 1, "max"]])
+    monitors = [(c.monitor, c.save_top_k, c.mode) for c in trainer.checkpoint_callbacks]
+    assert monitors == [(None, 0, "min"), ("valid/loss", 3, "min"), ("valid/acc", 1, "max")]
+    assert trainer.checkpoint_callbacks[0].save_last is True
+
+
+def test_bad_criteria_and_options():
+    with pytest.raises(ConfigError, match=r"not \[metric, top_k, min\|max\]"):
+        parse_criteria([["valid/loss", 3, "lowest"]])
+    with pytest.raises(ConfigError, match="did you mean 'precision'"):
+        ESPnet3LightningTrainer.check_options({"precisoin": 16})
