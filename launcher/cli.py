@@ -39,24 +39,58 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sweep: one run per combination of comma-separated values")
     parser.add_argument("-cn", "--config-name", default=None,
                         help="config file in RECIPE/conf (default: config)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print each job's config, classes and the batch script; "
+                             "submit nothing")
+    wait = parser.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=None,
+                      help="on SLURM, block until every job ended; exit 1 if one failed")
+    wait.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="on SLURM, return once the jobs are queued (the default)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     from launcher.errors import LauncherError
+    from launcher.submit import SweepFailed
 
     try:
         from launcher.launch import launch
 
-        run_dirs = launch(args.recipe, args.overrides, config_name=args.config_name,
-                          multirun=args.multirun)
+        result = launch(args.recipe, args.overrides, config_name=args.config_name,
+                        multirun=args.multirun, wait=args.wait, dry_run=args.dry_run)
+    except SweepFailed as exc:
+        print_jobs(exc.jobs)
+        print(f"launch: error: {exc}", file=sys.stderr)
+        return 1
     except LauncherError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
-    for run_dir in run_dirs:
-        print(f"run directory: {run_dir}")
+    if args.dry_run:
+        print(result)
+        return 0
+    print_jobs(result)
     return 0
+
+
+def print_jobs(jobs: Sequence) -> None:
+    """The closing summary: one line per job, then where to look."""
+    if len(jobs) == 1 and not jobs[0].job_id:
+        print(f"run directory: {jobs[0].run_dir}")
+        return
+    from launcher.submit import shown
+
+    width = max(len(j.job_id) for j in jobs)
+    print(f"{len(jobs)} job(s):")
+    for job in jobs:
+        what = shown(job.overrides)
+        print(f"  {job.job_id:<{width}}  {job.state:<9}  {what}")
+        print(f"  {'':<{width}}  run directory: {job.run_dir}")
+        if job.failed:
+            print(f"  {'':<{width}}  log: {job.run_dir}/run.log  scheduler log: {job.stderr}")
+    if any(j.state == "QUEUED" for j in jobs):
+        print("follow with: squeue --me; logs: <run directory>/run.log")
 
 
 if __name__ == "__main__":

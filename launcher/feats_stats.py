@@ -8,6 +8,7 @@ collect_stats stage runs it over the train set once and writes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def collect_feature_stats(model: torch.nn.Module, config: Mapping, out_dir: Path
     written = []
     for name, (count, total, squares) in sums.items():
         path = out_dir / f"{name}_stats.npz"
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp.npz")  # ranks write side by side
         np.savez(tmp, count=count, sum=total, sum_square=squares)
         tmp.replace(path)
         written.append(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import LauncherError
+from launcher.ranks import process_rank
 from launcher.rundir import recipe_dir_of, register_resolvers
 
 log = logging.getLogger("launcher")
@@ -31,10 +32,11 @@ def run_job(cfg: Any) -> str:
     runtime = HydraConfig.get().runtime
     run_dir = Path(runtime.output_dir)
     recipe_dir = recipe_dir_of(runtime.config_sources)
-    OmegaConf.save(job_config(cfg, recipe_dir, run_dir, translate=False),
-                   run_dir / RESOLVED_CONFIG, resolve=True)
+    if process_rank() == 0:
+        OmegaConf.save(job_config(cfg, recipe_dir, run_dir, translate=False),
+                       run_dir / RESOLVED_CONFIG, resolve=True)
+        log.info("run directory: %s", run_dir)
     job = job_config(cfg, recipe_dir, run_dir)
-    log.info("run directory: %s", run_dir)
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
         system.run(job["stages"])

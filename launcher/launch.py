@@ -1,33 +1,62 @@
-"""Launch a recipe: compose, check, then hand the run or sweep to Hydra.
+"""Launch a recipe: compose and check every job, then run it here or submit it.
 
 Everything that can be wrong with the input is found before Hydra creates a
-run directory, so a rejected launch leaves nothing behind.
+run directory or anything is queued, so a rejected launch leaves nothing.
+A single run on the local executor with one process runs in this process;
+everything else (sweeps, several processes, SLURM) goes through an executor.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from launcher import rundir
 from launcher.errors import ConfigError
 from launcher.recipe import Recipe, compose, find_recipe
 
-
 # Keys every recipe has, whether or not its config file spells them out: the
 # launcher's own settings and the optional class selections.
-LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system")
+LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system",
+                 "resources")
+GROUPS = ("cluster",)
+BACKENDS = ("local", "slurm")
+
+
+@dataclass
+class PlannedJob:
+    overrides: list[str]
+    run_dir: Path
+    config: Any  # the job config, as the System will see it
 
 
 def with_launcher_keys(overrides: Sequence[str]) -> list[str]:
-    """`exp_root=/x` works on any recipe: launcher-owned keys are added if missing."""
-    return [f"++{o}" if _root(o) in LAUNCHER_KEYS and not o.startswith(("+", "~")) else o
-            for o in overrides]
+    """`exp_root=/x` or `cluster=mine` work on any recipe: added when missing."""
+    out = []
+    for o in overrides:
+        root = rundir.override_key(o).split(".", 1)[0]
+        if o.startswith(("+", "~")):
+            out.append(o)
+        elif root in LAUNCHER_KEYS:
+            out.append(f"++{o}")
+        elif root in GROUPS and "=" in o:
+            out.append(f"+{o}")
+        else:
+            out.append(o)
+    return out
 
 
-def _root(override: str) -> str:
-    return rundir.override_key(override).split(".", 1)[0]
+def backend_of(overrides: Sequence[str]) -> str:
+    """The executor chosen with hydra/launcher=..., local by default."""
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra/launcher=")]
+    backend = chosen[-1] if chosen else "local"
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown executor '{backend}'", key="hydra/launcher",
+                          hint=f"choose one of: {', '.join(BACKENDS)}")
+    return backend
 
 
 def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
@@ -42,6 +71,8 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
                           hint="quote values with spaces or commas: key='a b'") from None
     axes = []
     for override in parsed:
+        if override.is_hydra_override():
+            continue
         if override.is_sweep_override():
             key = override.get_key_element()
             axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
@@ -50,36 +81,74 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*axes)]
 
 
-def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[Path]:
-    """Compose and check every job; return their run directories. Writes nothing."""
+def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[PlannedJob]:
+    """Compose and check every job. Writes nothing."""
     from launcher.preflight import check
 
-    jobs = expand_sweep(overrides) if multirun else [list(overrides)]
-    run_dirs = []
+    task = [o for o in overrides if not o.startswith("hydra")]
+    jobs = expand_sweep(task) if multirun else [task]
+    planned = []
     for job_overrides in jobs:
         config = compose(recipe, job_overrides)
         run_dir = rundir.run_dir(recipe.dir, config.get("exp_root"), job_overrides)
-        check(config, recipe, run_dir, job_overrides)
-        run_dirs.append(run_dir)
-    return run_dirs
+        planned.append(PlannedJob(job_overrides, run_dir,
+                                  check(config, recipe, run_dir, job_overrides)))
+    _check_same_resources(planned)
+    return planned
+
+
+def _check_same_resources(planned: list[PlannedJob]) -> None:
+    first = planned[0].config.get("resources")
+    for job in planned[1:]:
+        if job.config.get("resources") != first:
+            raise ConfigError("the jobs of one sweep ask for different resources",
+                              key="resources",
+                              hint="sweep hyperparameters, not resources: launch one sweep "
+                                   "per resource shape")
+
+
+def resources_of(job: PlannedJob) -> Any:
+    from launcher.resources import Resources
+
+    return Resources.from_config(job.config.get("resources"))
 
 
 def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
-           config_name: str | None = None, multirun: bool = False) -> list[Path]:
-    """Run a recipe (or a sweep of it); return the run directories."""
+           config_name: str | None = None, multirun: bool = False, wait: bool | None = None,
+           dry_run: bool = False) -> Any:
+    """Run or submit a recipe (or a sweep of it).
+
+    Returns the list of `SubmittedJob`s, or the dry-run text with `dry_run`.
+    """
+    from launcher.submit import SubmittedJob
+
     recipe = find_recipe(recipe_path, config_name)
     overrides = with_launcher_keys(overrides)
-    run_dirs = plan(recipe, overrides, multirun)
-    _run_hydra(recipe, overrides, multirun)
-    return run_dirs
+    backend = backend_of(overrides)
+    planned = plan(recipe, overrides, multirun)
+    sweep_dir = rundir.new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))
+    if dry_run:
+        from launcher.dry_run import render
+
+        return render(recipe, planned, backend, sweep_dir, overrides)
+    if not multirun and backend == "local" and resources_of(planned[0]).world_size == 1:
+        _run_hydra(recipe, overrides, sweep_dir, multirun=False)
+        job = planned[0]
+        return [SubmittedJob(0, job.overrides, str(job.run_dir), state="COMPLETED")]
+    launcher_args = [] if any(o.startswith("hydra/launcher=") for o in overrides) else [
+        f"hydra/launcher={backend}"]
+    if wait is not None and backend == "slurm":
+        launcher_args.append(f"hydra.launcher.wait={str(wait).lower()}")
+    returns = _run_hydra(recipe, [*overrides, *launcher_args], sweep_dir, multirun=True)
+    return [ret._return_value for ret in returns]
 
 
-def _run_hydra(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> None:
+def _run_hydra(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path,
+               multirun: bool) -> list:
     from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.utils import JobStatus
 
     from launcher.job import run_job
 
@@ -87,17 +156,13 @@ def _run_hydra(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> None
     GlobalHydra.instance().clear()
     hydra = Hydra.create_main_hydra2(
         task_name="run", config_search_path=create_config_search_path(str(recipe.conf_dir)))
-    arguments = [*overrides, *rundir.HYDRA_OVERRIDES]
+    arguments = [*overrides, *rundir.hydra_overrides(sweep_dir)]
     try:
         if multirun:
             results = hydra.multirun(config_name=recipe.config_name, task_function=run_job,
                                      overrides=arguments)
-            returns = [r for batch in results for r in batch]
-        else:
-            returns = [hydra.run(config_name=recipe.config_name, task_function=run_job,
-                                 overrides=arguments)]
+            return [r for batch in results for r in batch]
+        return [hydra.run(config_name=recipe.config_name, task_function=run_job,
+                          overrides=arguments)]
     finally:
         GlobalHydra.instance().clear()
-    for ret in returns:
-        if ret.status == JobStatus.FAILED:
-            raise ret._return_value

@@ -19,7 +19,8 @@ from launcher.rundir import override_key
 
 def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = True) -> Any:
     """A copy of the composed config as a job uses it: run and recipe folders set,
-    `src.` targets pointing at the recipe's own package (unless `translate` is off)."""
+    device counts from the resources, the cluster's callbacks added, and `src.`
+    targets pointing at the recipe's own package (unless `translate` is off)."""
     from omegaconf import OmegaConf
 
     from launcher.resolve import translate_all_targets
@@ -30,7 +31,29 @@ def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = T
     plain["run_dir"] = str(run_dir)
     plain["recipe_dir"] = str(recipe_dir)
     plain.setdefault("stages", ["train"])
-    return OmegaConf.create(plain)
+    job = OmegaConf.create(plain)
+    if job.get("trainer") is not None:
+        job["trainer"] = _trainer_for_resources(job)
+    return job
+
+
+def _trainer_for_resources(job: Any) -> dict:
+    from omegaconf import OmegaConf
+
+    from launcher.resources import ClusterProfile, Resources, reconcile_trainer
+
+    resources = Resources.from_config(_plain(job.get("resources")))
+    cluster = ClusterProfile.from_config(_plain(job.get("cluster")))
+    trainer = reconcile_trainer(OmegaConf.to_container(job["trainer"], resolve=True), resources)
+    if cluster.callbacks:
+        trainer["callbacks"] = [*(trainer.get("callbacks") or []), *cluster.callbacks]
+    return trainer
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str]) -> Any:

@@ -3,7 +3,8 @@
 A requeued, relaunched or resumed run must find its own checkpoints, so the
 folder is derived from the overrides that define the run (sorted, so their
 order does not matter) and never from a clock. Overrides that only choose
-where or how to run (stages, executor, cluster, exp_root) are left out.
+where or how to run (stages, executor, cluster, resources, exp_root) are
+left out, so a run can be resumed on another machine or with more GPUs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 DEFAULT_EXP_ROOT = "exp"
 DEFAULT_RUN_NAME = "default"
-NOT_IDENTITY = ("stages", "exp_root", "resume", "hydra", "cluster")
+NOT_IDENTITY = ("stages", "exp_root", "resume", "hydra", "cluster", "resources")
 MAX_SLUG = 80
 
 
@@ -32,7 +33,7 @@ def defines_run(override: str) -> bool:
 
 def run_name(overrides: Sequence[str]) -> str:
     """A readable, filesystem-safe, collision-free folder name for these overrides."""
-    kept = sorted(o for o in overrides if defines_run(o))
+    kept = sorted(o.lstrip("+") for o in overrides if defines_run(o))
     if not kept:
         return DEFAULT_RUN_NAME
     text = ",".join(kept)
@@ -64,34 +65,46 @@ def _run_dir_resolver(*, _root_: Any) -> str:
     return str(run_dir(recipe, _root_.get("exp_root"), list(hydra.overrides.task)))
 
 
-def _sweep_dir_resolver(*, _root_: Any) -> str:
-    recipe = recipe_dir_of(_root_.hydra.runtime.config_sources)
-    return str(exp_root(recipe, _root_.get("exp_root")) / "sweeps" / _sweep_id())
-
-
-_SWEEP_ID: list[str] = []
-
-
-def _sweep_id() -> str:
-    """One id per submitting process, so every job of a sweep shares one folder."""
-    if not _SWEEP_ID:
-        import time
-
-        _SWEEP_ID.append(time.strftime("%Y%m%d-%H%M%S"))
-    return _SWEEP_ID[0]
-
-
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
+    from launcher.ranks import log_name
+
     if not OmegaConf.has_resolver("launcher.run_dir"):
         OmegaConf.register_new_resolver("launcher.run_dir", _run_dir_resolver)
-        OmegaConf.register_new_resolver("launcher.sweep_dir", _sweep_dir_resolver)
+        OmegaConf.register_new_resolver("launcher.log_name", log_name)
 
 
-HYDRA_OVERRIDES = (
-    "hydra.run.dir=${launcher.run_dir:}",
-    "hydra.sweep.dir=${launcher.sweep_dir:}",
-    "hydra.sweep.subdir=${launcher.run_dir:}",
-    "hydra.job.name=run",
-)
+def quote(value: str) -> str:
+    """A Hydra override value that is taken literally."""
+    if any(c in value for c in ("'", "\\", "${")):
+        from launcher.errors import ConfigError
+
+        raise ConfigError(f"the path {value!r} contains a quote, a backslash or '${{'",
+                          key="exp_root", hint="choose a plainer exp_root")
+    return f"'{value}'"
+
+
+def hydra_overrides(sweep_dir: Path) -> list[str]:
+    """Where Hydra puts runs, sweeps and logs: decided here, not by Hydra's defaults."""
+    return [
+        "hydra.run.dir=${launcher.run_dir:}",
+        f"hydra.sweep.dir={quote(str(sweep_dir))}",
+        "hydra.sweep.subdir=${launcher.run_dir:}",
+        "hydra.job.name=run",
+        "hydra.job_logging.handlers.file.filename="
+        "${hydra.runtime.output_dir}/${launcher.log_name:}",
+        "hydra.searchpath=[pkg://launcher.conf]",
+    ]
+
+
+def new_sweep_dir(recipe_dir: Path, configured_root: Any) -> Path:
+    """A fresh folder for one launch's bookkeeping (jobs.json, scheduler logs)."""
+    import time
+
+    base = exp_root(recipe_dir, configured_root) / "sweeps"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = base / stamp, 1
+    while candidate.exists():
+        candidate, n = base / f"{stamp}-{n}", n + 1
+    return candidate

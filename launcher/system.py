@@ -120,13 +120,20 @@ class System:
 
     @stage
     def evaluate(self) -> dict[str, float]:
-        """Test the trained weights on the test split; write `evaluate.json`."""
+        """Test the trained weights on the test split (on rank 0); write `evaluate.json`."""
+        from pytorch_lightning.plugins.environments import LightningEnvironment
+
+        from launcher.ranks import process_rank
+
+        if process_rank() != 0:
+            return {}
         self.seed()
         model = self.build_model()
         source = load_trained_weights(model, self.exp_dir)
         module = self.build_lightning_module(model)
         trainer = self.build_trainer(module, criteria=False, logger=False, devices=1,
-                                     num_nodes=1, strategy="auto")
+                                     num_nodes=1, strategy="auto",
+                                     plugins=[LightningEnvironment()])
         results = trainer.test()[0]
         metrics = {k: float(v) for k, v in results.items()}
         report = {"weights": str(source), "metrics": metrics}

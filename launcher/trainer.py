@@ -47,6 +47,7 @@ class ESPnet3LightningTrainer:
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
         self.checkpoint_callbacks = checkpoint_callbacks(self.exp_dir, self.criteria)
+        options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options)]
         self.trainer = pl.Trainer(
             default_root_dir=str(self.exp_dir),
             strategy=build_strategy(self.config.get("strategy", "auto")),
@@ -95,6 +96,25 @@ class ESPnet3LightningTrainer:
 
 
 # ---- builders ----------------------------------------------------------------
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+
+
+def cluster_plugins(options: Mapping) -> list:
+    """Inside a launcher job, ranks come from the processes the launcher started."""
+    from pytorch_lightning.plugins.environments import ClusterEnvironment
+
+    from launcher.cluster_env import SubmititEnvironment
+    from launcher.ranks import under_submitit
+
+    if not under_submitit() or any(isinstance(p, ClusterEnvironment)
+                                   for p in as_list(options.get("plugins"))):
+        return []
+    return [SubmititEnvironment()]
+
+
 def parse_criteria(criteria: Sequence | None) -> list[tuple[str, int, str]]:
     """`[[metric, top_k, mode], ...]` checked and normalised."""
     parsed = []

@@ -45,7 +45,7 @@ def test_several_optimizers_split_parameters_by_module_path():
 
 def test_a_prefix_is_a_module_path_not_a_substring():
     # 'encoder' must not swallow 'encoder_proj'
-    with pytest.raises(ConfigError, match="belong to no optimizer: encoder_proj.weight"):
+    with pytest.raises(ConfigError, match=r"belong to no optimizer: encoder_proj\.weight"):
         assign_parameters(Net(), [{"params": "encoder"}, {"params": "decoder"}])
 
 

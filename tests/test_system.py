@@ -33,6 +33,6 @@ def test_a_subclass_adds_and_overrides_stages_and_runs_them_in_order():
 def test_unknown_stage_is_refused_before_any_stage_runs():
     system = WithDecode({})
     system.ran = []
-    with pytest.raises(ConfigError, match="known stages of WithDecode: .*decode"):
+    with pytest.raises(ConfigError, match=r"known stages of WithDecode: .*decode"):
         system.run(["train", "sing"])
     assert system.ran == []

@@ -1,0 +1,70 @@
+"""`launch --dry-run`: what would run, with which classes, and the exact batch script."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher.components import COMPONENTS, component_class, target_of
+from launcher.recipe import Recipe
+
+LAUNCHER_CONF = Path(__file__).parent / "conf" / "hydra" / "launcher"
+
+
+def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path,
+           overrides: Sequence[str]) -> str:
+    from omegaconf import OmegaConf
+
+    from launcher.launch import resources_of
+    from launcher.resources import ClusterProfile
+    from launcher.submit import SUBMITIT_DIR, executor_parameters, job_name, make_executor
+
+    parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
+    for i, job in enumerate(planned):
+        parts.append(f"\n=== job {i}: {' '.join(job.overrides) or '(defaults)'}")
+        parts.append(f"run directory: {job.run_dir}")
+        parts.append("classes:")
+        for name in COMPONENTS:
+            cls = component_class(job.config, name, recipe.dir)
+            parts.append(f"  {name:<17} {target_of(job.config, name)}  ({_where(cls)})")
+        parts.append("config:")
+        shown = OmegaConf.masked_copy(job.config, [k for k in job.config if k != "recipe_dir"])
+        parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
+    resources = resources_of(planned[0])
+    cluster = ClusterProfile.from_config(planned[0].config.get("cluster"))
+    max_parallel = _max_parallel(overrides, backend)
+    parameters = executor_parameters(backend, resources, cluster, job_name(recipe.dir),
+                                     max_parallel)
+    if backend == "slurm":
+        executor = make_executor(backend, sweep_dir / SUBMITIT_DIR / "%j", parameters)
+        from launcher.submit import sbatch_script
+
+        parts.append(f"\n=== sbatch script (one submission for all {len(planned)} job(s))")
+        parts.append(sbatch_script(executor, len(planned)))
+    else:
+        parts.append(f"\n=== local executor: {parameters['tasks_per_node']} process(es) per job, "
+                     f"at most {max_parallel} job(s) at once")
+    return "\n".join(parts)
+
+
+def _max_parallel(overrides: Sequence[str], backend: str) -> int:
+    given = [o.split("=", 1)[1] for o in overrides
+             if o.lstrip("+").startswith("hydra.launcher.max_parallel=")]
+    if given:
+        return int(given[-1])
+    from omegaconf import OmegaConf
+
+    return int(OmegaConf.load(LAUNCHER_CONF / f"{backend}.yaml")["max_parallel"])
+
+
+def _where(cls: type) -> str:
+    try:
+        return inspect.getsourcefile(cls) or cls.__module__
+    except TypeError:
+        return cls.__module__
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.rstrip().splitlines())
