@@ -18,19 +18,22 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
     from omegaconf import OmegaConf
 
     from launcher.launch import resources_of
+    from launcher.preflight import job_config
     from launcher.resources import ClusterProfile
     from launcher.submit import SUBMITIT_DIR, executor_parameters, job_name, make_executor
+    from launcher.submit import shown as shown_overrides
 
     parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
     for i, job in enumerate(planned):
-        parts.append(f"\n=== job {i}: {' '.join(job.overrides) or '(defaults)'}")
+        parts.append(f"\n=== job {i}: {shown_overrides(job.overrides)}")
         parts.append(f"run directory: {job.run_dir}")
         parts.append("classes:")
         for name in COMPONENTS:
             cls = component_class(job.config, name, recipe.dir)
-            parts.append(f"  {name:<17} {target_of(job.config, name)}  ({_where(cls)})")
+            parts.append(f"  {name:<17} {target_of(job.composed, name)}  ({_where(cls)})")
         parts.append("config:")
-        shown = OmegaConf.masked_copy(job.config, [k for k in job.config if k != "recipe_dir"])
+        shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
+        shown = OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"])
         parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
     resources = resources_of(planned[0])
     cluster = ClusterProfile.from_config(planned[0].config.get("cluster"))

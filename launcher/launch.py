@@ -31,6 +31,7 @@ class PlannedJob:
     overrides: list[str]
     run_dir: Path
     config: Any  # the job config, as the System will see it
+    composed: Any  # the config as composed from the recipe's files and the overrides
 
 
 def with_launcher_keys(overrides: Sequence[str]) -> list[str]:
@@ -92,7 +93,7 @@ def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[Plann
         config = compose(recipe, job_overrides)
         run_dir = rundir.run_dir(recipe.dir, config.get("exp_root"), job_overrides)
         planned.append(PlannedJob(job_overrides, run_dir,
-                                  check(config, recipe, run_dir, job_overrides)))
+                                  check(config, recipe, run_dir, job_overrides), config))
     _check_same_resources(planned)
     return planned
 

@@ -18,10 +18,8 @@ DAEMONS=(munged mariadb slurmdbd slurmctld "${NODES[@]/#/slurmd-}")
 
 pid_file() {
     case $1 in
-        # munged and mariadbd write their pid files themselves, as their own
-        # users; munged's default place also finds a munged started by the OS.
+        # munged's default place also finds a munged started by the OS.
         munged) echo /run/munge/munged.pid ;;
-        mariadb) echo /run/mysqld/launcher-slurm.pid ;;
         *) echo "$RUN/$1.pid" ;;
     esac
 }

@@ -17,7 +17,7 @@ TOY = Path(__file__).resolve().parent / "recipes" / "toy"
 @pytest.fixture
 def toy_recipe(tmp_path: Path) -> Path:
     """A copy of the toy recipe whose config a test may edit."""
-    target = tmp_path / "recipe"
+    target = tmp_path / "toy" / "recipe"
     shutil.copytree(TOY, target)
     return target
 

@@ -6,12 +6,15 @@ from torch.utils.data import Dataset
 
 
 class Regressor(nn.Module):
-    def __init__(self, dim: int = 4, hidden: int = 8) -> None:
+    def __init__(self, dim: int = 4, hidden: int = 8, fail: bool = False) -> None:
         super().__init__()
         self.encoder = nn.Linear(dim, hidden)
         self.decoder = nn.Linear(hidden, 1)
+        self.fail = fail
 
     def forward(self, x, y):
+        if self.fail and self.training:
+            raise RuntimeError("deliberate failure (model.fail=true)")
         pred = self.decoder(torch.tanh(self.encoder(x))).squeeze(-1)
         loss = ((pred - y) ** 2).mean()
         return loss, {"loss": loss.detach()}, torch.tensor(float(len(x)))

@@ -1,0 +1,30 @@
+"""A LightningModule that records, per rank, what the distributed run looked like."""
+
+import hashlib
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import torch
+
+from launcher.lightning_module import ESPnetLightningModule
+
+
+
+class ProbeModule(ESPnetLightningModule):
+    def on_train_end(self):
+        weights = torch.cat([p.detach().flatten() for p in self.model.parameters()])
+        record = {
+            "global_rank": self.global_rank,
+            "world_size": self.trainer.world_size,
+            "node": os.environ.get("SLURMD_NODENAME", socket.gethostname()),
+            "pid": os.getpid(),
+            "argv": sys.argv,
+            "weights_sha": hashlib.sha256(weights.numpy().tobytes()).hexdigest(),
+            "leaked": sorted(k for k in os.environ if k.endswith("_LEAK_MARK")),
+            "steps": self.trainer.global_step,
+        }
+        path = Path(self.config["run_dir"]) / f"probe.rank{self.global_rank}.json"
+        path.write_text(json.dumps(record))
