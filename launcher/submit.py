@@ -239,8 +239,9 @@ def settle(job: Any, record: SubmittedJob) -> None:
 
 
 def shown(overrides: Sequence[str]) -> str:
-    """Overrides as the user typed them (without the '++' the launcher may add)."""
-    return " ".join(o.removeprefix("++") for o in overrides) or "(defaults)"
+    """The overrides that make this run what it is, as the user typed them."""
+    kept = [o.removeprefix("++") for o in overrides if rundir.defines_run(o)]
+    return " ".join(kept) or "(defaults)"
 
 
 def describe(record: SubmittedJob) -> str:
