@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared settings for slurm/up, slurm/down and slurm/status (sourced, not run).
 # Everything lives in one state directory so that `down` + `rm -rf` resets it all.
 

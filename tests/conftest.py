@@ -57,4 +57,15 @@ def slurm_cluster():
         if os.environ.get("LAUNCHER_REQUIRE_SLURM") == "1":
             pytest.fail(message)
         pytest.skip(message)
+    if "SLURM_CONF" not in os.environ:
+        conf = subprocess.run(["bash", "-c", f"source {ROOT / 'slurm' / 'env'}; "
+                               "echo $SLURM_CONF"], capture_output=True, text=True)
+        os.environ["SLURM_CONF"] = conf.stdout.strip()
     return ROOT / "slurm"
+
+
+def sacct_states(job_ids: list[str]) -> dict[str, str]:
+    """Final scheduler states of jobs (array tasks as <array>_<index>)."""
+    out = subprocess.run(["sacct", "-n", "-P", "-X", "--format=JobID,State", "-j",
+                          ",".join(job_ids)], capture_output=True, text=True, check=True)
+    return dict(line.split("|", 1) for line in out.stdout.split())

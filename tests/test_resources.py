@@ -66,7 +66,7 @@ def test_bad_resource_values(block, key):
 
 
 def test_cluster_profile_refuses_unsafe_sbatch_options():
-    with pytest.raises(ConfigError, match="cluster.sbatch"):
+    with pytest.raises(ConfigError, match=r"cluster\.sbatch"):
         ClusterProfile.from_config({"sbatch": {"mail-type": "END\n#SBATCH --x"}})
     with pytest.raises(ConfigError, match="unknown cluster setting 'partion'"):
         ClusterProfile.from_config({"partion": "x"})

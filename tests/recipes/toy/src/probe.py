@@ -12,7 +12,6 @@ import torch
 from launcher.lightning_module import ESPnetLightningModule
 
 
-
 class ProbeModule(ESPnetLightningModule):
     def on_train_end(self):
         weights = torch.cat([p.detach().flatten() for p in self.model.parameters()])
