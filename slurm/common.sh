@@ -10,11 +10,11 @@ export SLURM_CONF=$SLURM_DIR/slurm.conf
 DBD_CONF=$SLURM_DIR/slurmdbd.conf
 RUN=$SLURM_DIR/run
 LOG=$SLURM_DIR/log
-# mariadbd refuses sockets in some places (e.g. /tmp); /run/mysqld is accepted.
+# Private MariaDB for slurmdbd; a socket under /tmp was refused, /run/mysqld works.
 DB_SOCKET=/run/mysqld/launcher-slurm.sock
 DB_PORT=3307
 
-# Daemons in start order; `down` stops them in reverse.
+# Every daemon a healthy cluster needs, in start order.
 DAEMONS=(munged mariadb slurmdbd slurmctld "${NODES[@]/#/slurmd-}")
 
 pid_file() {

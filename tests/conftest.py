@@ -64,8 +64,20 @@ def slurm_cluster():
     return ROOT / "slurm"
 
 
-def sacct_states(job_ids: list[str]) -> dict[str, str]:
-    """Final scheduler states of jobs (array tasks as <array>_<index>)."""
-    out = subprocess.run(["sacct", "-n", "-P", "-X", "--format=JobID,State", "-j",
-                          ",".join(job_ids)], capture_output=True, text=True, check=True)
-    return dict(line.split("|", 1) for line in out.stdout.split())
+def sacct_states(job_ids: list[str], settle_s: float = 30) -> dict[str, str]:
+    """Final scheduler states of jobs (array tasks as <array>_<index>).
+
+    Accounting lags the job's own end by a moment, so wait (bounded) until no
+    job is still pending or running there.
+    """
+    import time
+
+    deadline = time.monotonic() + settle_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "--format=JobID,State", "-j",
+                              ",".join(job_ids)], capture_output=True, text=True, check=True)
+        states = dict(line.split("|", 1) for line in out.stdout.split())
+        unsettled = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED"} & set(states.values())
+        if (not unsettled and len(states) == len(job_ids)) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)

@@ -80,7 +80,7 @@ def test_without_wait_launch_returns_once_queued(slurm_cluster, launch_cli, toy_
     assert code == 0 and "QUEUED" in out and "follow with" in out
     (job,) = registry(exp)["jobs"]
     deadline = started + 120
-    while sacct_states([job["job_id"]]).get(job["job_id"]) != "COMPLETED":
+    while sacct_states([job["job_id"]], settle_s=0).get(job["job_id"]) != "COMPLETED":
         assert time.monotonic() < deadline, "the job did not complete"
         time.sleep(1)
     assert (Path(job["run_dir"]) / "checkpoints" / "last.ckpt").is_file()
