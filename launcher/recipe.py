@@ -9,6 +9,8 @@ from pathlib import Path
 from launcher.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "config"
+# The launcher's own config groups (hydra/launcher, cluster) sit behind the recipe's.
+SHARED_CONFIGS = "hydra.searchpath=[pkg://launcher.conf]"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
     try:
         with initialize_config_dir(config_dir=str(recipe.conf_dir), version_base="1.3",
                                    job_name="run"):
-            return hydra_compose(config_name=recipe.config_name, overrides=list(overrides))
+            return hydra_compose(config_name=recipe.config_name,
+                                 overrides=[*overrides, SHARED_CONFIGS])
     except (HydraException, OmegaConfBaseException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(first, file=_source(first, overrides, recipe),

@@ -163,6 +163,14 @@ class ClusterProfile:
 
     @classmethod
     def from_config(cls, block: Mapping | None) -> ClusterProfile:
+        if block is not None and not isinstance(block, Mapping):
+            from pathlib import Path
+
+            shipped = sorted(p.stem for p in (Path(__file__).parent / "conf" / "cluster")
+                             .glob("*.yaml"))
+            raise ConfigError(f"no cluster profile '{block}'", key="cluster",
+                              hint=f"create conf/cluster/{block}.yaml in the recipe, or "
+                                   f"choose one of the launcher's: {', '.join(shipped)}")
         block = dict(block or {})
         known = [f.name for f in dataclasses.fields(cls)]
         for key in block:

@@ -87,6 +87,8 @@ def quote(value: str) -> str:
 
 def hydra_overrides(sweep_dir: Path) -> list[str]:
     """Where Hydra puts runs, sweeps and logs: decided here, not by Hydra's defaults."""
+    from launcher.recipe import SHARED_CONFIGS
+
     return [
         "hydra.run.dir=${launcher.run_dir:}",
         f"hydra.sweep.dir={quote(str(sweep_dir))}",
@@ -94,7 +96,7 @@ def hydra_overrides(sweep_dir: Path) -> list[str]:
         "hydra.job.name=run",
         "hydra.job_logging.handlers.file.filename="
         "${hydra.runtime.output_dir}/${launcher.log_name:}",
-        "hydra.searchpath=[pkg://launcher.conf]",
+        SHARED_CONFIGS,
     ]
 
 

@@ -86,3 +86,25 @@ def test_scheduler_fields_refuse_injection(launch_cli, toy_recipe, key):
                               "hydra/launcher=slurm", f"{key}='debug\n#SBATCH --wrap=id'")
     assert code == 2 and f"key '{key}'" in err and "not a valid SLURM name" in err
     assert not exp.exists()
+
+
+def test_cluster_profiles_shape_the_script_and_the_trainer(launch_cli, toy_recipe):
+    (toy_recipe / "conf" / "cluster").mkdir()
+    (toy_recipe / "conf" / "cluster" / "lab.yaml").write_text(
+        "partition: gpu-long\naccount: speech\nsetup: ['module load cuda/12.4']\n"
+        "sbatch: {mail-type: END}\n"
+        "callbacks: [{_target_: pytorch_lightning.callbacks.LearningRateMonitor}]\n")
+    out = dry_run(launch_cli, toy_recipe, "hydra/launcher=slurm", "cluster=lab")
+    script = sbatch_part(out)
+    for line in ("#SBATCH --partition=gpu-long", "#SBATCH --account=speech",
+                 "#SBATCH --mail-type=END", "module load cuda/12.4"):
+        assert line in script
+    assert "_target_: pytorch_lightning.callbacks.LearningRateMonitor" in out
+    shared = sbatch_part(dry_run(launch_cli, toy_recipe, "hydra/launcher=slurm",
+                                 "cluster=local", "resources.partition=other"))
+    assert "#SBATCH --partition=other" in shared  # the resources win over the profile
+
+
+def test_unknown_cluster_profile(launch_cli, toy_recipe):
+    code, _, err = launch_cli(toy_recipe, "--dry-run", "cluster=nowhere")
+    assert code == 2 and "cluster" in err and "nowhere" in err
