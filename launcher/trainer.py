@@ -8,6 +8,7 @@ translates so that a YAML file can say them:
     profiler:  simple | advanced | pytorch | {_target_: ...}
     callbacks: [{_target_: ...}, ...]
     average_checkpoints: true   average each criterion's top-k into one model file
+    progress_interval_s: 30     seconds between progress lines when there is no bar
 
 Checkpoints go to `<exp_dir>/checkpoints`: the best `top_k` for each
 `[metric, top_k, mode]` in `best_model_criterion`, and always `last.ckpt`.
@@ -27,7 +28,7 @@ from typing import Any
 from launcher.errors import ConfigError
 
 WRAPPER_KEYS = ("_target_", "strategy", "logger", "profiler", "callbacks",
-                "average_checkpoints")
+                "average_checkpoints", "progress_interval_s")
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -54,7 +55,8 @@ class ESPnet3LightningTrainer:
             logger=build_loggers(self.config.get("logger", "csv"), self.exp_dir),
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
             callbacks=[*build_callbacks(self.config.get("callbacks")),
-                       *self.checkpoint_callbacks, *self.extra_callbacks()],
+                       *self.checkpoint_callbacks, *progress_callbacks(options, self.config),
+                       *self.extra_callbacks()],
             **options,
         )
 
@@ -100,6 +102,15 @@ def as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+
+
+def progress_callbacks(options: Mapping, config: Mapping) -> list:
+    """Plain progress lines wherever there is no progress bar."""
+    if options.get("enable_progress_bar"):
+        return []
+    from launcher.progress import ProgressLog
+
+    return [ProgressLog(float(config.get("progress_interval_s", 30)))]
 
 
 def cluster_plugins(options: Mapping) -> list:
