@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     from launcher.errors import LauncherError
+    from launcher.preemption import JobEnds
     from launcher.submit import SweepFailed
 
     try:
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LauncherError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
+    except JobEnds as ended:
+        print("launch: the run stopped after saving a checkpoint; run the same command again "
+              "to continue", file=sys.stderr)
+        return int(ended.code or 0)
     if args.dry_run:
         print(result)
         return 0

@@ -4,8 +4,9 @@
     dataloader: {batch_size: 32, num_workers: 0, collate_fn: src.data.collate,
                  train: {<overrides for train only>}, valid: {...}, test: {...}}
 
-The train split is shuffled unless told otherwise; Lightning adds the
-distributed sampler under DDP.
+The train split is shuffled unless told otherwise. Batches come from a
+`ResumableBatchSampler` that shards them across ranks itself (so Lightning's
+own distributed sampler is not needed) and can resume mid-epoch exactly.
 """
 
 from __future__ import annotations
@@ -50,6 +51,36 @@ def dataloader_options(config: Mapping, split: str) -> dict[str, Any]:
     return options
 
 
-def build_dataloader(config: Mapping, split: str, dataset: Dataset | None = None) -> DataLoader:
+def build_dataloader(config: Mapping, split: str, dataset: Dataset | None = None, *,
+                     rank: int = 0, world_size: int = 1) -> DataLoader:
+    import torch
+
+    from launcher.data_order import ResumableBatchSampler
+
     dataset = build_dataset(config, split) if dataset is None else dataset
-    return DataLoader(dataset, **dataloader_options(config, split))
+    options = dataloader_options(config, split)
+    seed = int(config.get("seed", 0))
+    # Worker seeds come from this generator, never from the global random state.
+    options.setdefault("generator", torch.Generator().manual_seed(seed))
+    if "sampler" in options or "batch_sampler" in options:
+        return DataLoader(dataset, **options)
+    sampler = ResumableBatchSampler(
+        len(dataset), int(options.pop("batch_size", 1)), shuffle=bool(options.pop("shuffle")),
+        seed=seed, drop_last=bool(options.pop("drop_last", False)), rank=rank,
+        world_size=world_size)
+    return ResumableDataLoader(dataset, batch_sampler=sampler, **options)
+
+
+class ResumableDataLoader(DataLoader):
+    """Tells Lightning that this loader resumes mid-epoch exactly.
+
+    The position itself travels in the LightningModule's checkpoint entry
+    (taken at the step boundary, unaffected by prefetching) and is handed to
+    the batch sampler when the loader is built; nothing is needed here.
+    """
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.batch_sampler.epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import LauncherError
+from launcher.preemption import FLAG, JobEnds, RequeuePolicy, restart_count
 from launcher.ranks import process_rank
 from launcher.rundir import recipe_dir_of, register_resolvers
+from launcher.runstate import COMPLETED, FAILED, RUNNING, write_status
 
 log = logging.getLogger("launcher")
 RESOLVED_CONFIG = "config.yaml"
@@ -37,13 +39,28 @@ def run_job(cfg: Any) -> str:
                        run_dir / RESOLVED_CONFIG, resolve=True)
         log.info("run directory: %s", run_dir)
     job = job_config(cfg, recipe_dir, run_dir)
+    FLAG.install(RequeuePolicy.from_config(job.get("requeue")))
+    lead = process_rank() == 0
+    if lead:
+        write_status(run_dir, RUNNING, restarts=restart_count())
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
         system.run(job["stages"])
+    except JobEnds:
+        raise  # checkpointed; status already written
     except LauncherError as exc:
         log.error("run failed: %s (run directory %s)", exc, run_dir)
+        _failed(lead, run_dir, exc)
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("run failed (run directory %s)", run_dir)
+        _failed(lead, run_dir, exc)
         raise
+    if lead:
+        write_status(run_dir, COMPLETED)
     return str(run_dir)
+
+
+def _failed(lead: bool, run_dir: Path, exc: BaseException) -> None:
+    if lead:
+        write_status(run_dir, FAILED, error=f"{type(exc).__name__}: {exc}"[:500])

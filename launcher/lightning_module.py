@@ -5,6 +5,11 @@ over the epoch with `weight` (e.g. the number of utterances or tokens in the
 batch) and synced across ranks. A recipe customises the loop by subclassing
 and overriding `training_step`; the config selects the subclass through
 `lightning_module._target_`.
+
+Checkpoints also carry the position inside the epoch and the random state,
+so a run stopped mid-epoch resumes exactly where it was (a subclass that
+overrides `on_save_checkpoint`, `on_load_checkpoint` or
+`on_train_batch_start` calls `super()` to keep that).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class ESPnetLightningModule(pl.LightningModule):
         # Lightning steps one optimizer automatically; several need manual steps.
         self.automatic_optimization = config.get("optims") is None
         self.optimizer_specs: list[OptimizerSpec] = []
+        self._resume: dict | None = None
+        self._rng_to_restore: dict | None = None
 
     def forward(self, **batch: Any) -> tuple[torch.Tensor, dict, torch.Tensor]:
         return self.model(**batch)
@@ -85,10 +92,68 @@ class ESPnetLightningModule(pl.LightningModule):
         return configs[0] if len(configs) == 1 else configs
 
     def train_dataloader(self) -> Any:
-        return build_dataloader(self.config, "train")
+        loader = self._loader("train")
+        if self._resume is not None:
+            resume_batch_order(loader.batch_sampler, self._resume)
+        return loader
 
     def val_dataloader(self) -> Any:
-        return build_dataloader(self.config, "valid") if has_split(self.config, "valid") else []
+        return self._loader("valid") if has_split(self.config, "valid") else []
 
     def test_dataloader(self) -> Any:
-        return build_dataloader(self.config, "test")
+        return self._loader("test")
+
+    def _loader(self, split: str) -> Any:
+        return build_dataloader(self.config, split, rank=self.global_rank,
+                                world_size=self.trainer.world_size if self._trainer else 1)
+
+    # ---- exact resume ---------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        checkpoint[RESUME_KEY] = {"epoch": self.current_epoch,
+                                  "batches_done": progress.processed,
+                                  "rng": pack_rng_states()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resume = checkpoint.get(RESUME_KEY)
+        packed = (self._resume or {}).get("rng")
+        self._rng_to_restore = None if packed is None else unpack_rng_states(packed)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._rng_to_restore is not None:
+            # Restored here, right before the next step, as an uninterrupted run has it.
+            from lightning_fabric.utilities.seed import _set_rng_states
+
+            _set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+
+RESUME_KEY = "launcher_resume"
+
+
+def pack_rng_states() -> torch.Tensor:
+    """torch, numpy and Python random states as one byte tensor, which Lightning's
+    weights-only checkpoint loading accepts (numpy arrays it would refuse)."""
+    import pickle
+
+    from lightning_fabric.utilities.seed import _collect_rng_states
+
+    blob = pickle.dumps(_collect_rng_states(include_cuda=torch.cuda.is_available()))
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
+
+
+def unpack_rng_states(packed: torch.Tensor) -> dict:
+    import pickle
+
+    return pickle.loads(packed.numpy().tobytes())
+
+
+def resume_batch_order(sampler: Any, resume: Mapping) -> None:
+    """Point a resumable sampler at the first batch not yet trained on."""
+    if not hasattr(sampler, "resume"):
+        return
+    epoch, done = int(resume["epoch"]), int(resume["batches_done"])
+    if done >= len(sampler):
+        epoch, done = epoch + 1, 0
+    sampler.set_epoch(epoch)
+    sampler.resume(epoch, done)

@@ -108,15 +108,16 @@ class System:
 
     @stage
     def train(self) -> None:
-        """Fit the model; a run that has a last checkpoint continues from it."""
-        from launcher.trainer import CHECKPOINT_DIR, LAST_CHECKPOINT
+        """Fit the model; a run with checkpoints continues from its newest valid one."""
+        from launcher.checkpointing import resume_checkpoint
+        from launcher.trainer import CHECKPOINT_DIR
 
         self.seed()
         trainer = self.build_trainer(self.build_lightning_module(self.build_model()))
-        last = self.exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
-        if last.exists():
-            log.info("resuming from %s", last)
-        trainer.fit(ckpt_path=str(last) if last.exists() else None)
+        resume = resume_checkpoint(self.exp_dir / CHECKPOINT_DIR)
+        if resume is not None:
+            log.info("resuming from %s", resume)
+        trainer.fit(ckpt_path=str(resume) if resume else None)
 
     @stage
     def evaluate(self) -> dict[str, float]:

@@ -9,6 +9,8 @@ translates so that a YAML file can say them:
     callbacks: [{_target_: ...}, ...]
     average_checkpoints: true   average each criterion's top-k into one model file
     progress_interval_s: 30     seconds between progress lines when there is no bar
+    checkpoint_every_n_steps: / checkpoint_every_min:   periodic checkpoints as well
+    keep_periodic_checkpoints: 2
 
 Checkpoints go to `<exp_dir>/checkpoints`: the best `top_k` for each
 `[metric, top_k, mode]` in `best_model_criterion`, and always `last.ckpt`.
@@ -28,7 +30,8 @@ from typing import Any
 from launcher.errors import ConfigError
 
 WRAPPER_KEYS = ("_target_", "strategy", "logger", "profiler", "callbacks",
-                "average_checkpoints", "progress_interval_s")
+                "average_checkpoints", "progress_interval_s", "checkpoint_every_n_steps",
+                "checkpoint_every_min", "keep_periodic_checkpoints")
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -48,17 +51,34 @@ class ESPnet3LightningTrainer:
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
         self.checkpoint_callbacks = checkpoint_callbacks(self.exp_dir, self.criteria)
-        options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options)]
+        options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options),
+                              *checkpoint_io_plugins(options)]
+        # Our dataloaders shard batches across ranks themselves (exactly resumable).
+        options.setdefault("use_distributed_sampler", False)
         self.trainer = pl.Trainer(
             default_root_dir=str(self.exp_dir),
             strategy=build_strategy(self.config.get("strategy", "auto")),
             logger=build_loggers(self.config.get("logger", "csv"), self.exp_dir),
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
             callbacks=[*build_callbacks(self.config.get("callbacks")),
-                       *self.checkpoint_callbacks, *progress_callbacks(options, self.config),
-                       *self.extra_callbacks()],
+                       *self.checkpoint_callbacks, *self.resilience_callbacks(),
+                       *progress_callbacks(options, self.config), *self.extra_callbacks()],
             **options,
         )
+
+    def resilience_callbacks(self) -> list:
+        """Periodic checkpoints and the preemption handler."""
+        from launcher.checkpointing import periodic_checkpoint
+        from launcher.preemption import make_callback
+
+        callbacks = [make_callback(self.exp_dir)]
+        steps = self.config.get("checkpoint_every_n_steps")
+        minutes = self.config.get("checkpoint_every_min")
+        if steps or minutes:
+            callbacks.append(periodic_checkpoint(
+                self.exp_dir / CHECKPOINT_DIR, steps, minutes,
+                int(self.config.get("keep_periodic_checkpoints", 2))))
+        return callbacks
 
     # ---- hooks for a recipe's own Trainer -----------------------------------
     def extra_callbacks(self) -> list:
@@ -113,6 +133,17 @@ def progress_callbacks(options: Mapping, config: Mapping) -> list:
     return [ProgressLog(float(config.get("progress_interval_s", 30)))]
 
 
+def checkpoint_io_plugins(options: Mapping) -> list:
+    """Atomic checkpoint writes, unless the config brings its own CheckpointIO."""
+    from lightning_fabric.plugins import CheckpointIO
+
+    from launcher.checkpointing import AtomicCheckpointIO
+
+    if any(isinstance(p, CheckpointIO) for p in as_list(options.get("plugins"))):
+        return []
+    return [AtomicCheckpointIO()]
+
+
 def cluster_plugins(options: Mapping) -> list:
     """Inside a launcher job, ranks come from the processes the launcher started."""
     from pytorch_lightning.plugins.environments import ClusterEnvironment
@@ -147,13 +178,15 @@ def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]]) ->
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     directory = str(exp_dir / CHECKPOINT_DIR)
-    callbacks = [ModelCheckpoint(dirpath=directory, save_last=True, save_top_k=0)]
+    # No "-v1" copies: a resumed run overwrites its own files.
+    callbacks = [ModelCheckpoint(dirpath=directory, save_last=True, save_top_k=0,
+                                 enable_version_counter=False)]
     for metric, top_k, mode in criteria:
         slug = metric_slug(metric)
         callbacks.append(ModelCheckpoint(
             dirpath=directory, monitor=metric, mode=mode, save_top_k=top_k,
             filename=f"{slug}.epoch{{epoch:03d}}-step{{step}}-{{{metric}:.4f}}",
-            auto_insert_metric_name=False))
+            auto_insert_metric_name=False, enable_version_counter=False))
     return callbacks
 
 

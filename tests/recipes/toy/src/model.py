@@ -1,21 +1,28 @@
 """A tiny regression model and data set for fast tests of the training path."""
 
+import time
+
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 
 class Regressor(nn.Module):
-    def __init__(self, dim: int = 4, hidden: int = 8, fail: bool = False) -> None:
+    def __init__(self, dim: int = 4, hidden: int = 8, fail: bool = False, dropout: float = 0.0,
+                 step_sleep_s: float = 0.0) -> None:
         super().__init__()
         self.encoder = nn.Linear(dim, hidden)
+        self.dropout = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden, 1)
         self.fail = fail
+        self.step_sleep_s = step_sleep_s  # slows steps down so tests can act mid-run
 
     def forward(self, x, y):
         if self.fail and self.training:
             raise RuntimeError("deliberate failure (model.fail=true)")
-        pred = self.decoder(torch.tanh(self.encoder(x))).squeeze(-1)
+        if self.step_sleep_s and self.training:
+            time.sleep(self.step_sleep_s)
+        pred = self.decoder(self.dropout(torch.tanh(self.encoder(x)))).squeeze(-1)
         loss = ((pred - y) ** 2).mean()
         return loss, {"loss": loss.detach()}, torch.tensor(float(len(x)))
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -27,3 +28,14 @@ class ProbeModule(ESPnetLightningModule):
         }
         path = Path(self.config["run_dir"]) / f"probe.rank{self.global_rank}.json"
         path.write_text(json.dumps(record))
+
+
+class InterruptingProbe(ProbeModule):
+    """Sends itself SIGTERM once after each step in `interrupt_at`, as a scheduler would."""
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        steps = self.config.get("interrupt_at") or []
+        marker = Path(self.config["run_dir"]) / f"interrupted.{self.global_step}"
+        if self.global_step in steps and not marker.exists():
+            marker.write_text("")
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,65 @@
+"""Checkpoints that survive being killed at any moment, and finding the one to resume.
+
+Writes go to a temporary file that is renamed into place, so a checkpoint
+file is either complete or absent. Should one still be damaged (a full disk,
+a copy gone wrong), resuming falls back to the newest one that loads, and
+says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+log = logging.getLogger("launcher.checkpointing")
+PERIODIC_PREFIX = "periodic-"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any | None = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def periodic_checkpoint(directory: Path, every_n_steps: int | None,
+                        every_minutes: float | None, keep: int) -> Any:
+    """Extra checkpoints every N steps or M minutes, the newest `keep` of them kept."""
+    from datetime import timedelta
+
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    return ModelCheckpoint(
+        dirpath=str(directory), filename=PERIODIC_PREFIX + "step{step:08d}",
+        auto_insert_metric_name=False, monitor="step", mode="max", save_top_k=keep,
+        every_n_train_steps=every_n_steps or None,
+        train_time_interval=timedelta(minutes=every_minutes) if every_minutes else None,
+        save_on_train_epoch_end=False, enable_version_counter=False)
+
+
+def resume_checkpoint(directory: Path) -> Path | None:
+    """The newest checkpoint in `directory` that loads, or None if there is none."""
+    import torch
+
+    candidates = sorted((p for p in directory.glob("*.ckpt") if p.is_file()),
+                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for i, path in enumerate(candidates):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # any unreadable file: fall back to an older one
+            log.warning("checkpoint %s is unreadable (%s: %s); trying an older one",
+                        path, type(exc).__name__, str(exc).splitlines()[0][:200])
+            continue
+        if "loops" not in state or "state_dict" not in state:
+            log.warning("checkpoint %s is not a training checkpoint; trying an older one", path)
+            continue
+        if i:
+            log.warning("resuming from the older checkpoint %s", path)
+        return path
+    return None

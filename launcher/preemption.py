@@ -1,0 +1,178 @@
+"""One owner for signals: checkpoint at the next step, then requeue or stop.
+
+SLURM warns a job `warning_s` seconds before its time limit (and a cluster
+may do the same before preempting it) with `signal`. The handler installed
+here only sets a flag. At the next step boundary every rank agrees on it,
+the checkpoint is written (atomically) and then:
+
+- warning signal, requeues left: rank 0 runs `scontrol requeue` for this job
+  (this array task only); the next start resumes from the checkpoint;
+- warning signal, budget used up: the run is marked out of retries and ends
+  as failed, its run directory intact;
+- SIGTERM (scancel, or a preemption without requeue): the run stops.
+
+    requeue:
+      signal: USR2         # the warning signal
+      warning_s: 120       # how long before the time limit SLURM sends it
+      max_requeues: 3      # requeues allowed for one run
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+from launcher.runstate import OUT_OF_RETRIES, REQUEUED, STOPPED, write_status
+
+log = logging.getLogger("launcher.preemption")
+SIGNALS = ("USR1", "USR2", "URG", "XCPU")
+
+
+@dataclass(frozen=True)
+class RequeuePolicy:
+    signal: str = "USR2"
+    warning_s: int = 120
+    max_requeues: int = 3
+
+    @classmethod
+    def from_config(cls, block: Mapping | None) -> RequeuePolicy:
+        block = dict(block or {})
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in block:
+            if key not in known:
+                raise ConfigError(f"unknown requeue setting '{key}' (known: {', '.join(known)})",
+                                  key=f"requeue.{key}")
+        policy = cls(**block)
+        if policy.signal not in SIGNALS:
+            raise ConfigError(f"signal '{policy.signal}' is not one of {', '.join(SIGNALS)}",
+                              key="requeue.signal")
+        for name in ("warning_s", "max_requeues"):
+            value = getattr(policy, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, not {value!r}",
+                                  key=f"requeue.{name}")
+        return policy
+
+    def sbatch_signal(self) -> str:
+        return f"{self.signal}@{self.warning_s}"
+
+
+class JobEnds(SystemExit):
+    """Ends this attempt of a job after its checkpoint; not an error of the run."""
+
+
+class Requeued(JobEnds):
+    def __init__(self) -> None:
+        super().__init__(0)
+
+
+class Stopped(JobEnds):
+    def __init__(self) -> None:
+        super().__init__(143)
+
+
+class OutOfRetries(JobEnds):
+    def __init__(self) -> None:
+        super().__init__(3)
+
+
+class SignalFlag:
+    """Set by the signal handler, read at step boundaries. Handlers do nothing else."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.policy = RequeuePolicy()
+
+    def install(self, policy: RequeuePolicy) -> None:
+        """At the start of a run: take over the warning signal and SIGTERM for this
+        process (from submitit too), with no signal received yet."""
+        self.policy, self.received = policy, None
+        self.retake()
+
+    def retake(self) -> None:
+        """Point the signals back at this flag, after a library installed its own."""
+        for signum in (getattr(signal, f"SIG{self.policy.signal}"), signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+
+FLAG = SignalFlag()
+
+
+def restart_count() -> int:
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
+def requeue_this_job() -> str:
+    """`scontrol requeue` for this job, or only this task of a job array."""
+    import submitit
+
+    job_id = submitit.JobEnvironment().job_id
+    subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True, text=True)
+    return job_id
+
+
+def make_callback(exp_dir: Path) -> Any:
+    from pytorch_lightning.callbacks import Callback
+
+    class Preemption(Callback):
+        """Acts on a received signal at the next step boundary, on every rank together."""
+
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            # Lightning installs its own SIGTERM handler when fit starts; take it back,
+            # so that a signal always leads to a checkpoint first.
+            FLAG.retake()
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
+                               batch_idx: int) -> None:
+            flagged = FLAG.received is not None
+            if trainer.world_size > 1:
+                flagged = trainer.strategy.reduce_boolean_decision(flagged, all=False)
+            if flagged:
+                checkpoint_and_leave(trainer, exp_dir, FLAG.policy)
+
+    return Preemption()
+
+
+def checkpoint_and_leave(trainer: Any, exp_dir: Path, policy: RequeuePolicy) -> None:
+    from launcher.trainer import CHECKPOINT_DIR, LAST_CHECKPOINT
+
+    path = exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    trainer.save_checkpoint(str(path))
+    # Rank 0 decides for all: SIGTERM (or no scheduler to requeue with) means stop.
+    stop = FLAG.received == signal.SIGTERM or os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
+    stop = trainer.strategy.broadcast(stop, src=0)
+    step = trainer.global_step
+    if stop:
+        _leave(trainer, exp_dir, STOPPED, f"stopped at step {step} by a signal; "
+               f"checkpoint {path}; launch the same command again to continue", Stopped)
+    used = restart_count()
+    if used >= policy.max_requeues:
+        _leave(trainer, exp_dir, OUT_OF_RETRIES,
+               f"warning signal at step {step} with {used} of {policy.max_requeues} "
+               f"requeue(s) used: out of retries; checkpoint {path}", OutOfRetries,
+               requeues=used)
+    if trainer.is_global_zero:
+        job_id = requeue_this_job()
+        log.info("requeued job %s at step %d (requeue %d of %d); checkpoint %s", job_id,
+                 step, used + 1, policy.max_requeues, path)
+    _leave(trainer, exp_dir, REQUEUED, None, Requeued, requeues=used + 1)
+
+
+def _leave(trainer: Any, exp_dir: Path, state: str, message: str | None,
+           ending: type[JobEnds], **details: Any) -> None:
+    if trainer.is_global_zero:
+        if message:
+            log.warning(message)
+        write_status(exp_dir, state, step=trainer.global_step, **details)
+    raise ending()
