@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_jobs(jobs: Sequence) -> None:
     """The closing summary: one line per job, then where to look."""
     if len(jobs) == 1 and not jobs[0].job_id:
+        if jobs[0].note:
+            print(f"{jobs[0].note}")
         print(f"run directory: {jobs[0].run_dir}")
         return
     from launcher.submit import shown
@@ -92,6 +94,8 @@ def print_jobs(jobs: Sequence) -> None:
         what = shown(job.overrides)
         print(f"  {job.job_id:<{width}}  {job.state:<9}  {what}")
         print(f"  {'':<{width}}  run directory: {job.run_dir}")
+        if job.note:
+            print(f"  {'':<{width}}  {job.note}")
         if job.failed:
             print(f"  {'':<{width}}  log: {job.run_dir}/run.log  scheduler log: {job.stderr}")
     if any(j.state == "QUEUED" for j in jobs):

@@ -17,9 +17,7 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
            overrides: Sequence[str]) -> str:
     from omegaconf import OmegaConf
 
-    from launcher.launch import resources_of
     from launcher.preflight import job_config
-    from launcher.resources import ClusterProfile
     from launcher.submit import SUBMITIT_DIR, executor_parameters, job_name, make_executor
     from launcher.submit import shown as shown_overrides
 
@@ -35,10 +33,8 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
         shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
         shown = OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"])
         parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
-    resources = resources_of(planned[0])
-    cluster = ClusterProfile.from_config(planned[0].config.get("cluster"))
     max_parallel = _max_parallel(overrides, backend)
-    parameters = executor_parameters(backend, resources, cluster, job_name(recipe.dir),
+    parameters = executor_parameters(backend, planned[0].config, job_name(recipe.dir),
                                      max_parallel)
     if backend == "slurm":
         executor = make_executor(backend, sweep_dir / SUBMITIT_DIR / "%j", parameters)

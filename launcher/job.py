@@ -14,7 +14,7 @@ from typing import Any
 from launcher.errors import LauncherError
 from launcher.preemption import FLAG, JobEnds, RequeuePolicy, restart_count
 from launcher.ranks import process_rank
-from launcher.rundir import recipe_dir_of, register_resolvers
+from launcher.rundir import config_fingerprint, recipe_dir_of, register_resolvers
 from launcher.runstate import COMPLETED, FAILED, RUNNING, write_status
 
 log = logging.getLogger("launcher")
@@ -42,7 +42,7 @@ def run_job(cfg: Any) -> str:
     FLAG.install(RequeuePolicy.from_config(job.get("requeue")))
     lead = process_rank() == 0
     if lead:
-        write_status(run_dir, RUNNING, restarts=restart_count())
+        write_status(run_dir, RUNNING, restarts=restart_count(), config=config_fingerprint(cfg))
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
         system.run(job["stages"])

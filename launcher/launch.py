@@ -17,6 +17,7 @@ from typing import Any
 from launcher import rundir
 from launcher.errors import ConfigError
 from launcher.recipe import Recipe, compose, find_recipe
+from launcher.runstate import is_complete
 
 # Keys every recipe has, whether or not its config file spells them out: the
 # launcher's own settings and the optional class selections.
@@ -132,16 +133,47 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
         from launcher.dry_run import render
 
         return render(recipe, planned, backend, sweep_dir, overrides)
+    if planned[0].config.get("resume", True) is False:
+        for job in planned:
+            archive_run(job.run_dir)
+    finished = {str(j.run_dir) for j in planned
+                if is_complete(j.run_dir, rundir.config_fingerprint(j.composed))}
     if not multirun and backend == "local" and resources_of(planned[0]).world_size == 1:
-        _run_hydra(recipe, overrides, sweep_dir, multirun=False)
+        from launcher.submit import ALREADY_DONE
+
         job = planned[0]
-        return [SubmittedJob(0, job.overrides, str(job.run_dir), state="COMPLETED")]
+        done = str(job.run_dir) in finished
+        if not done:
+            _run_hydra(recipe, overrides, sweep_dir, multirun=False)
+        return [SubmittedJob(0, job.overrides, str(job.run_dir), state="COMPLETED",
+                             note=ALREADY_DONE if done else "")]
     launcher_args = [] if any(o.startswith("hydra/launcher=") for o in overrides) else [
         f"hydra/launcher={backend}"]
     if wait is not None and backend == "slurm":
         launcher_args.append(f"hydra.launcher.wait={str(wait).lower()}")
-    returns = _run_hydra(recipe, [*overrides, *launcher_args], sweep_dir, multirun=True)
+    from launcher import submit
+
+    submit.FINISHED_RUNS = finished
+    try:
+        returns = _run_hydra(recipe, [*overrides, *launcher_args], sweep_dir, multirun=True)
+    finally:
+        submit.FINISHED_RUNS = set()
     return [ret._return_value for ret in returns]
+
+
+def archive_run(run_dir: Path) -> Path | None:
+    """`resume=false`: start over, keeping the old run beside the new one."""
+    import time
+
+    if not run_dir.exists():
+        return None
+    target = run_dir.with_name(f"{run_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target, n = target.with_name(f"{target.name}-{n}"), n + 1
+    run_dir.rename(target)
+    print(f"resume=false: moved the previous run to {target}", flush=True)
+    return target
 
 
 def _run_hydra(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path,

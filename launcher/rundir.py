@@ -42,6 +42,22 @@ def run_name(overrides: Sequence[str]) -> str:
     return f"{slug}-{digest}"
 
 
+def config_fingerprint(config: Any) -> str:
+    """A hash of what defines a run's result (not where or how it runs).
+
+    A finished run is only left alone when its config is unchanged: editing
+    the recipe (say, more epochs) continues it instead.
+    """
+    import json
+
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(config, resolve=False)
+    kept = {k: v for k, v in plain.items()
+            if k not in NOT_IDENTITY and k not in ("run_dir", "recipe_dir")}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def exp_root(recipe_dir: Path, configured: Any) -> Path:
     root = Path(str(configured)) if configured else Path(DEFAULT_EXP_ROOT)
     return root if root.is_absolute() else Path(recipe_dir).resolve() / root

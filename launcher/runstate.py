@@ -34,5 +34,7 @@ def write_status(run_dir: str | Path, state: str, **details: Any) -> None:
     tmp.replace(path)
 
 
-def is_complete(run_dir: str | Path) -> bool:
-    return read_status(run_dir).get("state") == COMPLETED
+def is_complete(run_dir: str | Path, fingerprint: str) -> bool:
+    """Finished, with the same config as now."""
+    status = read_status(run_dir)
+    return status.get("state") == COMPLETED and status.get("config") == fingerprint

@@ -24,8 +24,13 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmitit
 from launcher import rundir
 from launcher.errors import LauncherError
 from launcher.resources import ClusterProfile, Resources
+from launcher.runstate import OUT_OF_RETRIES, read_status
 
+# Run directories of this launch that are already complete with the same config;
+# set by `launcher.launch.launch`, which composed every job's config anyway.
+FINISHED_RUNS: set[str] = set()
 REGISTRY = "jobs.json"
+ALREADY_DONE = "already complete: not submitted again"
 SUBMITIT_DIR = ".submitit"
 POLL_S = 2.0
 DONE_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL",
@@ -48,6 +53,7 @@ class SubmittedJob:
     stderr: str = ""
     state: str = "QUEUED"
     error: str | None = None
+    note: str = ""
 
     @property
     def failed(self) -> bool:
@@ -65,12 +71,21 @@ def job_name(recipe_dir: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(Path(recipe_dir).parts[-2:]))
 
 
-def executor_parameters(backend: str, resources: Resources, cluster: ClusterProfile,
-                        name: str, max_parallel: int) -> dict[str, Any]:
-    """The submitit parameters of one job of this launch."""
+def executor_parameters(backend: str, config: Mapping, name: str,
+                        max_parallel: int) -> dict[str, Any]:
+    """The submitit parameters of one job of this launch, from its config."""
+    from launcher.preemption import RequeuePolicy
+
+    resources = Resources.from_config(config.get("resources"))
+    cluster = ClusterProfile.from_config(config.get("cluster"))
     request = resources.scheduler_request(backend, cluster)
     if backend == "slurm":
         request.update(cluster.slurm_extras(), job_name=name, array_parallelism=max_parallel)
+        # The launcher owns the warning signal (see launcher.preemption).
+        policy = RequeuePolicy.from_config(config.get("requeue"))
+        request["additional_parameters"] = {**request["additional_parameters"],
+                                            "signal": policy.sbatch_signal()}
+        request.pop("signal_delay_s", None)
     return request
 
 
@@ -139,19 +154,25 @@ class SweepLauncher(BaseSubmititLauncher):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         executor = make_executor(self._EXECUTOR, sweep_dir / SUBMITIT_DIR / "%j",
-                                 executor_parameters(
-                                     self._EXECUTOR,
-                                     Resources.from_config(config.get("resources")),
-                                     ClusterProfile.from_config(config.get("cluster")),
-                                     job_name(recipe_dir), self.max_parallel))
+                                 executor_parameters(self._EXECUTOR, config,
+                                                     job_name(recipe_dir), self.max_parallel))
         records = [SubmittedJob(initial_job_idx + i, list(o),
                                 str(rundir.run_dir(recipe_dir, config.get("exp_root"), o)))
                    for i, o in enumerate(job_overrides)]
-        arguments = [(list(o), "hydra.sweep.dir", r.index, f"job_id_for_{r.index}",
-                      Singleton.get_state()) for o, r in zip(job_overrides, records, strict=True)]
-        jobs = self._submit(executor, arguments, records, sweep_dir)
-        if self.wait:
-            wait_for(jobs, records, sweep_dir)
+        # A finished run is never trained again: relaunching a sweep only submits the rest.
+        todo = [i for i, r in enumerate(records) if r.run_dir not in FINISHED_RUNS]
+        for i, record in enumerate(records):
+            if i not in todo:
+                record.state, record.job_id = "COMPLETED", "-"
+                record.note = ALREADY_DONE
+        arguments = [(list(job_overrides[i]), "hydra.sweep.dir", records[i].index,
+                      f"job_id_for_{records[i].index}", Singleton.get_state()) for i in todo]
+        jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep_dir) \
+            if todo else []
+        write_registry(sweep_dir, self._EXECUTOR, records)
+        if self.wait and jobs:
+            wait_for(jobs, [records[i] for i in todo])
+            write_registry(sweep_dir, self._EXECUTOR, records)
             if any(r.failed for r in records):
                 raise SweepFailed(records)
         returns = []
@@ -167,7 +188,6 @@ class SweepLauncher(BaseSubmititLauncher):
             jobs = executor.map_array(self, *zip(*arguments, strict=True))
         for job, record in zip(jobs, records, strict=True):
             note_submission(job, record)
-        write_registry(sweep_dir, self._EXECUTOR, records)
         return jobs
 
 
@@ -185,7 +205,6 @@ class LocalSweepLauncher(SweepLauncher):
                 job = executor.submit(self, *args)
             note_submission(job, record)
             jobs.append(job)
-            write_registry(sweep_dir, self._EXECUTOR, records)
         return jobs
 
 
@@ -212,7 +231,7 @@ def write_registry(sweep_dir: Path, backend: str, records: list[SubmittedJob]) -
     tmp.replace(sweep_dir / REGISTRY)
 
 
-def wait_for(jobs: list, records: list[SubmittedJob], sweep_dir: Path) -> None:
+def wait_for(jobs: list, records: list[SubmittedJob]) -> None:
     """Block until every job ended; print one line as each one does."""
     pending = dict(enumerate(jobs))
     while pending:
@@ -224,7 +243,6 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep_dir: Path) -> None:
             print(describe(records[i]), flush=True)
         if pending:
             time.sleep(POLL_S)
-    write_registry(sweep_dir, type(jobs[0]).__name__.removesuffix("Job").lower(), records)
 
 
 def settle(job: Any, record: SubmittedJob) -> None:
@@ -236,6 +254,10 @@ def settle(job: Any, record: SubmittedJob) -> None:
         state = str(getattr(job, "state", "") or "FAILED").split()[0]
         record.state = state if state in DONE_STATES and state != "COMPLETED" else "FAILED"
         record.error = _last_line(str(exc))
+    run_state = read_status(record.run_dir).get("state")
+    if run_state == OUT_OF_RETRIES:
+        record.state = "OUT_OF_RETRIES"
+        record.error = "requeue budget used up (requeue.max_requeues)"
 
 
 def shown(overrides: Sequence[str]) -> str:

@@ -26,3 +26,23 @@ def test_running_again_resumes_and_keeps_the_metrics_history(launch_cli, toy_rec
     with open(run_dir / "metrics.csv") as f:
         epochs = {row["epoch"] for row in csv.DictReader(f) if row.get("valid/loss")}
     assert epochs == {"0", "1"}
+
+
+def test_a_finished_run_is_not_trained_again(launch_cli, toy_recipe):
+    exp = toy_recipe / "exp"
+    assert launch_cli(toy_recipe, f"exp_root={exp}")[0] == 0
+    log = exp / "default" / "run.log"
+    before = log.read_text()
+    code, out, _ = launch_cli(toy_recipe, f"exp_root={exp}", "stages=[train]")
+    assert code == 0 and "already complete: not submitted again" in out
+    assert log.read_text() == before
+
+
+def test_resume_false_starts_over_and_keeps_the_old_run(launch_cli, toy_recipe):
+    exp = toy_recipe / "exp"
+    assert launch_cli(toy_recipe, f"exp_root={exp}")[0] == 0
+    code, out, _ = launch_cli(toy_recipe, f"exp_root={exp}", "resume=false")
+    assert code == 0 and "resume=false: moved the previous run to" in out
+    old = [p for p in exp.iterdir() if p.name.startswith("default.old-")]
+    assert len(old) == 1 and (old[0] / "checkpoints" / "last.ckpt").is_file()
+    assert "resuming from" not in (exp / "default" / "run.log").read_text()
