@@ -14,6 +14,9 @@ from launcher.lightning_module import ESPnetLightningModule
 
 
 class ProbeModule(ESPnetLightningModule):
+    def on_train_start(self):
+        Path(self.config["run_dir"], f"pid.rank{self.global_rank}").write_text(str(os.getpid()))
+
     def on_train_end(self):
         weights = torch.cat([p.detach().flatten() for p in self.model.parameters()])
         record = {
