@@ -8,9 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 USAGE = """\
-launch RECIPE [OVERRIDES ...] [-m] [--config-name NAME]
+launch RECIPE [OVERRIDES ...] [-m] [--config-name NAME] [--dry-run] [--wait]
+launch status [SWEEP|RUN] [--watch SECONDS]
+launch logs RUN [-f] [--err]
+launch cancel SWEEP|RUN
+launch retry SWEEP
+launch report [SWEEP]
 
 Run the recipe in folder RECIPE (e.g. egs3/tones/asr1) with its config
 RECIPE/conf/config.yaml and Hydra-style OVERRIDES.
@@ -20,6 +26,14 @@ examples:
   launch egs3/tones/asr1 stages=[collect_stats,train]     choose stages
   launch egs3/tones/asr1 trainer.max_epochs=3 optim.lr=1e-3
   launch egs3/tones/asr1 -m optim.lr=1e-3,3e-4            a sweep: one run per value
+  launch egs3/tones/asr1 hydra/launcher=slurm cluster=local resources.nodes=2
+  launch status                                           the latest sweep, one table
+
+Executors: hydra/launcher=local (default; jobs are subprocesses of launch) or
+hydra/launcher=slurm (a sweep is one job array; launch returns once queued,
+--wait blocks). Resources are stated once: resources.nodes, gpus_per_node,
+processes_per_node, cpus_per_task, mem_gb, time_min, partition, account.
+SWEEP is a sweep folder (<exp_root>/sweeps/<id>) or its id; RUN a run folder.
 
 Each run gets its own folder, <exp_root>/<name from the overrides> (exp_root
 defaults to RECIPE/exp): the resolved config.yaml, run.log (with the
@@ -50,9 +64,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("status", "logs", "cancel", "retry", "report")
+
+
+def build_command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="launch", usage=USAGE)
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="one table: state, progress, metric, log")
+    status.add_argument("target", nargs="?", help="sweep folder or id, or run folder")
+    status.add_argument("--watch", type=float, nargs="?", const=10.0, default=None,
+                        metavar="SECONDS", help="refresh until every job has ended")
+    logs = commands.add_parser("logs", help="print a run's log")
+    logs.add_argument("target", help="run folder")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--err", action="store_true", help="the scheduler's stderr instead")
+    for name, text in (("cancel", "cancel the jobs that have not ended"),
+                       ("retry", "resubmit failed, cancelled or timed-out runs only"),
+                       ("report", "CSV and figures for a sweep")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("target", nargs="?" if name == "report" else None)
+    return parser
+
+
+def run_command(argv: Sequence[str]) -> int:
+    """The follow-up commands; they never import torch."""
+    args = build_command_parser().parse_args(argv)
+    if args.command == "status":
+        from launcher.status import show
+
+        return show(args.target, args.watch)
+    if args.command == "report":
+        from launcher.report import write
+
+        write(args.target)
+        return 0
+    from launcher import followups
+
+    if args.command == "logs":
+        return followups.logs(args.target, args.follow, args.err)
+    return getattr(followups, args.command)(args.target)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     from launcher.errors import LauncherError
+
+    if argv and argv[0] in COMMANDS:
+        try:
+            return run_command(argv)
+        except LauncherError as exc:
+            print(f"launch: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    args = build_parser().parse_intermixed_args(argv)
     from launcher.preemption import JobEnds
     from launcher.submit import SweepFailed
 
@@ -72,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("launch: the run stopped after saving a checkpoint; run the same command again "
               "to continue", file=sys.stderr)
         return int(ended.code or 0)
-    if args.dry_run:
+    if isinstance(result, str):  # a dry run, or an optimising sweeper's summary
         print(result)
         return 0
     print_jobs(result)
@@ -86,7 +151,7 @@ def print_jobs(jobs: Sequence) -> None:
             print(f"{jobs[0].note}")
         print(f"run directory: {jobs[0].run_dir}")
         return
-    from launcher.submit import shown
+    from launcher.registry import shown
 
     width = max(len(j.job_id) for j in jobs)
     print(f"{len(jobs)} job(s):")
@@ -99,7 +164,11 @@ def print_jobs(jobs: Sequence) -> None:
         if job.failed:
             print(f"  {'':<{width}}  log: {job.run_dir}/run.log  scheduler log: {job.stderr}")
     if any(j.state == "QUEUED" for j in jobs):
-        print("follow with: squeue --me; logs: <run directory>/run.log")
+        sweep = Path(jobs[0].stdout).parents[2] if jobs[0].stdout else None
+        print(f"sweep: {sweep}")
+        print(f"follow with: launch status {sweep} --watch   |   launch logs <run directory> -f"
+              f"\n             launch cancel {sweep}   |   launch retry {sweep}   |   "
+              f"launch report {sweep}")
 
 
 if __name__ == "__main__":

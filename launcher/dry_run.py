@@ -18,8 +18,8 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
     from omegaconf import OmegaConf
 
     from launcher.preflight import job_config
+    from launcher.registry import shown as shown_overrides
     from launcher.submit import SUBMITIT_DIR, executor_parameters, job_name, make_executor
-    from launcher.submit import shown as shown_overrides
 
     parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
     for i, job in enumerate(planned):

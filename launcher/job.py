@@ -8,6 +8,7 @@ needs comes from the composed config and Hydra's runtime information.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def run_job(cfg: Any) -> str:
     FLAG.install(RequeuePolicy.from_config(job.get("requeue")))
     lead = process_rank() == 0
     if lead:
-        write_status(run_dir, RUNNING, restarts=restart_count(), config=config_fingerprint(cfg))
+        write_status(run_dir, RUNNING, restarts=restart_count(), config=config_fingerprint(cfg),
+                     started=time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
         system.run(job["stages"])

@@ -76,11 +76,21 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
         if override.is_hydra_override():
             continue
         if override.is_sweep_override():
-            key = override.get_key_element()
-            axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            axes.append(_sweep_values(override))
         else:
             axes.append([override.input_line])
     return [list(job) for job in itertools.product(*axes)]
+
+
+def _sweep_values(override: Any) -> list[str]:
+    """A grid axis; for a search range (Optuna's interval) its bounds, enough to check."""
+    from hydra.core.override_parser.types import IntervalSweep
+
+    key = override.get_key_element()
+    if isinstance(override.value(), IntervalSweep):
+        sweep = override.value()
+        return [f"{key}={sweep.start}", f"{key}={sweep.end}"]
+    return [f"{key}={value}" for value in override.sweep_string_iterator()]
 
 
 def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[PlannedJob]:
@@ -122,7 +132,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
 
     Returns the list of `SubmittedJob`s, or the dry-run text with `dry_run`.
     """
-    from launcher.submit import SubmittedJob
+    from launcher.registry import SubmittedJob
 
     recipe = find_recipe(recipe_path, config_name)
     overrides = with_launcher_keys(overrides)
@@ -139,7 +149,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     finished = {str(j.run_dir) for j in planned
                 if is_complete(j.run_dir, rundir.config_fingerprint(j.composed))}
     if not multirun and backend == "local" and resources_of(planned[0]).world_size == 1:
-        from launcher.submit import ALREADY_DONE
+        from launcher.registry import ALREADY_DONE
 
         job = planned[0]
         done = str(job.run_dir) in finished
@@ -149,6 +159,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
                              note=ALREADY_DONE if done else "")]
     launcher_args = [] if any(o.startswith("hydra/launcher=") for o in overrides) else [
         f"hydra/launcher={backend}"]
+    if optimising(overrides):
+        wait = True  # a sweeper that learns from results needs them
     if wait is not None and backend == "slurm":
         launcher_args.append(f"hydra.launcher.wait={str(wait).lower()}")
     from launcher import submit
@@ -158,7 +170,26 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
         returns = _run_hydra(recipe, [*overrides, *launcher_args], sweep_dir, multirun=True)
     finally:
         submit.FINISHED_RUNS = set()
+    if returns is None:  # an optimising sweeper: its summary is in the sweep folder
+        return best_trial(sweep_dir)
     return [ret._return_value for ret in returns]
+
+
+def optimising(overrides: Sequence[str]) -> bool:
+    return any(o.startswith("hydra/sweeper=") and "optuna" in o for o in overrides)
+
+
+def best_trial(sweep_dir: Path) -> str:
+    from omegaconf import OmegaConf
+
+    path = sweep_dir / "optimization_results.yaml"
+    if not path.is_file():
+        raise ConfigError(f"the sweeper wrote no results to {path}")
+    results = OmegaConf.load(path)
+    best = results.get("best_params") or {}
+    value = results.get("best_value", results.get("best_values"))
+    params = " ".join(f"{k}={v}" for k, v in best.items())
+    return f"best trial: {params} -> {value}\nall trials: {sweep_dir}/jobs.json, {path}"
 
 
 def archive_run(run_dir: Path) -> Path | None:
@@ -177,7 +208,7 @@ def archive_run(run_dir: Path) -> Path | None:
 
 
 def _run_hydra(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path,
-               multirun: bool) -> list:
+               multirun: bool) -> list | None:
     from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
@@ -194,7 +225,7 @@ def _run_hydra(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path,
         if multirun:
             results = hydra.multirun(config_name=recipe.config_name, task_function=run_job,
                                      overrides=arguments)
-            return [r for batch in results for r in batch]
+            return None if results is None else [r for batch in results for r in batch]
         return [hydra.run(config_name=recipe.config_name, task_function=run_job,
                           overrides=arguments)]
     finally:

@@ -2,7 +2,8 @@
 
 In a batch job (no terminal) the Trainer logs a line every
 `progress_interval_s` seconds and at each epoch end: epoch, step, smoothed
-loss, throughput and time left in the epoch.
+loss, throughput and time left in the epoch. Either way the same figures go
+to `progress.json` in the run directory, for `launch status`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ log = logging.getLogger("launcher.progress")
 
 
 class ProgressLog(Callback):
-    def __init__(self, interval_s: float = 30.0) -> None:
+    def __init__(self, exp_dir: str, interval_s: float = 30.0, lines: bool = True) -> None:
+        self.exp_dir = exp_dir
         self.interval_s = interval_s
+        self.lines = lines
         self._loss: float | None = None
         self._epoch_start = self._last = 0.0
         self._done = 0
@@ -56,4 +59,20 @@ class ProgressLog(Callback):
         if isinstance(total, int) and rate > 0:
             left = time.gmtime((total - self._done) / rate)
             parts.append(f"epoch ETA {time.strftime('%H:%M:%S', left)}")
-        log.info("  ".join(parts))
+        if self.lines:
+            log.info("  ".join(parts))
+        write_progress(self.exp_dir, {"epoch": trainer.current_epoch + 1,
+                                      "max_epochs": trainer.max_epochs,
+                                      "step": trainer.global_step, "loss": self._loss,
+                                      "batches_per_s": round(rate, 3)})
+
+
+def write_progress(exp_dir: str, progress: dict) -> None:
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(exp_dir) / "progress.json"
+    tmp = path.with_name(f".progress.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(progress))
+    tmp.replace(path)

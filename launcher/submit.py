@@ -10,12 +10,11 @@ request comes from the resource spec (`launcher.resources`) and nowhere else.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,13 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmitit
 
 from launcher import rundir
 from launcher.errors import LauncherError
+from launcher.registry import ALREADY_DONE, SubmittedJob, Sweep, now, remember, shown
 from launcher.resources import ClusterProfile, Resources
 from launcher.runstate import OUT_OF_RETRIES, read_status
 
 # Run directories of this launch that are already complete with the same config;
 # set by `launcher.launch.launch`, which composed every job's config anyway.
 FINISHED_RUNS: set[str] = set()
-REGISTRY = "jobs.json"
-ALREADY_DONE = "already complete: not submitted again"
 SUBMITIT_DIR = ".submitit"
 POLL_S = 2.0
 DONE_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL",
@@ -39,25 +37,6 @@ DONE_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "
 KEEP = ("SLURM_CONF",)
 DISTRIBUTED = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
                "LOCAL_WORLD_SIZE")
-
-
-@dataclass
-class SubmittedJob:
-    """One job of a launch, as `launch` reports it and `jobs.json` records it."""
-
-    index: int
-    overrides: list[str]
-    run_dir: str
-    job_id: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    state: str = "QUEUED"
-    error: str | None = None
-    note: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.state not in ("COMPLETED", "QUEUED", "RUNNING", "PENDING")
 
 
 class SweepFailed(LauncherError):
@@ -167,12 +146,14 @@ class SweepLauncher(BaseSubmititLauncher):
                 record.note = ALREADY_DONE
         arguments = [(list(job_overrides[i]), "hydra.sweep.dir", records[i].index,
                       f"job_id_for_{records[i].index}", Singleton.get_state()) for i in todo]
-        jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep_dir) \
+        sweep = open_sweep(sweep_dir, self._EXECUTOR, recipe_dir, config)
+        sweep.jobs.extend(records)  # a sweeper may launch in several batches
+        jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep) \
             if todo else []
-        write_registry(sweep_dir, self._EXECUTOR, records)
+        sweep.save()
+        remember(sweep_dir)
         if self.wait and jobs:
-            wait_for(jobs, [records[i] for i in todo])
-            write_registry(sweep_dir, self._EXECUTOR, records)
+            wait_for(jobs, [records[i] for i in todo], sweep)
             if any(r.failed for r in records):
                 raise SweepFailed(records)
         returns = []
@@ -183,7 +164,7 @@ class SweepLauncher(BaseSubmititLauncher):
         return returns
 
     def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
-                sweep_dir: Path) -> list:
+                sweep: Sweep) -> list:
         with scrubbed_scheduler_env():
             jobs = executor.map_array(self, *zip(*arguments, strict=True))
         for job, record in zip(jobs, records, strict=True):
@@ -195,17 +176,64 @@ class LocalSweepLauncher(SweepLauncher):
     _EXECUTOR = "local"
 
     def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
-                sweep_dir: Path) -> list:
-        """Start jobs one by one, never more than `max_parallel` at once."""
+                sweep: Sweep) -> list:
+        """Start jobs one by one, never more than `max_parallel` at once, each on GPUs
+        of its own (CUDA_VISIBLE_DEVICES) when it asks for some."""
+        pool = GpuPool(visible_gpus(), int(executor.parameters.get("gpus_per_node") or 0))
         jobs: list = []
         for args, record in zip(arguments, records, strict=True):
-            while sum(not j.done() for j in jobs) >= self.max_parallel:
+            while True:
+                pool.release_finished()
+                running = sum(not j.done() for j in jobs)
+                if running < self.max_parallel and pool.can_take():
+                    break
                 time.sleep(0.5)
+            gpus = pool.take()
+            if gpus:
+                executor.update_parameters(visible_gpus=gpus)
             with scrubbed_scheduler_env():
                 job = executor.submit(self, *args)
+            pool.hold(job, gpus)
             note_submission(job, record)
             jobs.append(job)
+            sweep.save()
         return jobs
+
+
+def visible_gpus() -> list[int]:
+    """GPUs this machine lets local jobs use (CUDA_VISIBLE_DEVICES is honoured)."""
+    import torch
+
+    return list(range(torch.cuda.device_count()))
+
+
+class GpuPool:
+    """Hands each local job its own GPUs and takes them back when it ends."""
+
+    def __init__(self, gpus: list[int], per_job: int) -> None:
+        if per_job > len(gpus):
+            raise LauncherError(
+                f"each job asks for {per_job} GPU(s) (resources.gpus_per_node) but this "
+                f"machine has {len(gpus)}; use hydra/launcher=slurm or fewer GPUs")
+        self.free, self.per_job = list(gpus), per_job
+        self.held: list[tuple[Any, list[int]]] = []
+
+    def can_take(self) -> bool:
+        return len(self.free) >= self.per_job
+
+    def take(self) -> list[int]:
+        taken, self.free = self.free[:self.per_job], self.free[self.per_job:]
+        return taken
+
+    def hold(self, job: Any, gpus: list[int]) -> None:
+        if gpus:
+            self.held.append((job, gpus))
+
+    def release_finished(self) -> None:
+        for job, gpus in list(self.held):
+            if job.done():
+                self.held.remove((job, gpus))
+                self.free = sorted(self.free + gpus)
 
 
 class SlurmSweepLauncher(SweepLauncher):
@@ -215,33 +243,48 @@ class SlurmSweepLauncher(SweepLauncher):
         super().__init__(max_parallel=max_parallel, wait=wait, **params)
 
 
+def open_sweep(sweep_dir: Path, backend: str, recipe_dir: Path, config: Any) -> Sweep:
+    """The sweep's registry: the one a previous batch of this launch wrote, or a new one."""
+    from launcher.registry import REGISTRY
+
+    if (sweep_dir / REGISTRY).is_file():
+        return Sweep.load(sweep_dir)
+    return Sweep(str(sweep_dir), backend, str(recipe_dir), str(config.hydra.job.config_name),
+                 list(config.hydra.overrides.task),
+                 cluster=config.hydra.runtime.choices.get("cluster"), created=now())
+
+
 def note_submission(job: Any, record: SubmittedJob) -> None:
     record.job_id = str(job.job_id)
+    record.submitted = now()
     record.stdout = str(job.paths.stdout)
     record.stderr = str(job.paths.stderr)
     print(f"submitted job {record.job_id}: {shown(record.overrides)}", flush=True)
 
 
-def write_registry(sweep_dir: Path, backend: str, records: list[SubmittedJob]) -> None:
-    """jobs.json: what was submitted where, so it can be followed from any shell."""
-    data = {"backend": backend, "sweep_dir": str(sweep_dir),
-            "jobs": [asdict(r) for r in records]}
-    tmp = sweep_dir / f".{REGISTRY}.tmp"
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(sweep_dir / REGISTRY)
+def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep) -> None:
+    """Block until every job ended: a line as each one does, and a compact count of
+    states whenever it changes (the full table, redrawn, on a terminal)."""
+    from launcher.status import render, rows
 
-
-def wait_for(jobs: list, records: list[SubmittedJob]) -> None:
-    """Block until every job ended; print one line as each one does."""
     pending = dict(enumerate(jobs))
+    last = ""
     while pending:
         for i, job in list(pending.items()):
             if not job.done():
                 continue
             del pending[i]
             settle(job, records[i])
+            sweep.save()
             print(describe(records[i]), flush=True)
         if pending:
+            text = render(sweep, rows(sweep, sweep.jobs))
+            if not sys.stdout.isatty():
+                text = text.splitlines()[0]  # one compact line in a log file
+            if text != last:
+                stamp = "" if sys.stdout.isatty() else f"[{time.strftime('%H:%M:%S')}] "
+                print(stamp + text, flush=True)
+                last = text
             time.sleep(POLL_S)
 
 
@@ -254,16 +297,21 @@ def settle(job: Any, record: SubmittedJob) -> None:
         state = str(getattr(job, "state", "") or "FAILED").split()[0]
         record.state = state if state in DONE_STATES and state != "COMPLETED" else "FAILED"
         record.error = _last_line(str(exc))
+    record.value = best_value(record.run_dir)
     run_state = read_status(record.run_dir).get("state")
     if run_state == OUT_OF_RETRIES:
         record.state = "OUT_OF_RETRIES"
         record.error = "requeue budget used up (requeue.max_requeues)"
 
 
-def shown(overrides: Sequence[str]) -> str:
-    """The overrides that make this run what it is, as the user typed them."""
-    kept = [o.removeprefix("++") for o in overrides if rundir.defines_run(o)]
-    return " ".join(kept) or "(defaults)"
+def best_value(run_dir: str) -> float | None:
+    from launcher.status import metric_history, tracked_metric
+
+    metric, mode = tracked_metric(run_dir)
+    values = [v for _, v in metric_history(run_dir, metric)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
 
 
 def describe(record: SubmittedJob) -> str:

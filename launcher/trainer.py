@@ -62,7 +62,8 @@ class ESPnet3LightningTrainer:
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
             callbacks=[*build_callbacks(self.config.get("callbacks")),
                        *self.checkpoint_callbacks, *self.resilience_callbacks(),
-                       *progress_callbacks(options, self.config), *self.extra_callbacks()],
+                       *progress_callbacks(options, self.config, self.exp_dir),
+                       *self.extra_callbacks()],
             **options,
         )
 
@@ -124,13 +125,12 @@ def as_list(value: Any) -> list:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
-def progress_callbacks(options: Mapping, config: Mapping) -> list:
-    """Plain progress lines wherever there is no progress bar."""
-    if options.get("enable_progress_bar"):
-        return []
+def progress_callbacks(options: Mapping, config: Mapping, exp_dir: Path) -> list:
+    """Progress for `launch status`; plain log lines too wherever there is no bar."""
     from launcher.progress import ProgressLog
 
-    return [ProgressLog(float(config.get("progress_interval_s", 30)))]
+    return [ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
+                        lines=not options.get("enable_progress_bar"))]
 
 
 def checkpoint_io_plugins(options: Mapping) -> list:

@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TOY = Path(__file__).resolve().parent / "recipes" / "toy"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_state_dir(tmp_path_factory):
+    """The sweep index goes to a folder of the test session, not the user's."""
+    os.environ["LAUNCHER_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+
+
 @pytest.fixture
 def toy_recipe(tmp_path: Path) -> Path:
     """A copy of the toy recipe whose config a test may edit."""
