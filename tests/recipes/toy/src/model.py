@@ -9,8 +9,9 @@ from torch.utils.data import Dataset
 
 class Regressor(nn.Module):
     def __init__(self, dim: int = 4, hidden: int = 8, fail: bool = False, dropout: float = 0.0,
-                 step_sleep_s: float = 0.0) -> None:
+                 step_sleep_s: float = 0.0, fail_if_hidden: int = -1) -> None:
         super().__init__()
+        fail = fail or hidden == fail_if_hidden
         self.encoder = nn.Linear(dim, hidden)
         self.dropout = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden, 1)

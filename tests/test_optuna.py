@@ -1,0 +1,31 @@
+"""An Optuna study over the learning rate of the tones recipe, on the local executor."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_four_trial_study_reports_the_best_trial(launch_cli, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    code, out, err = launch_cli(
+        ROOT / "egs3" / "tones" / "asr1", f"exp_root={tmp_path}", "-m",
+        "stages=[collect_stats,train]", "trainer.max_epochs=1", "dataset.train.num_utts=160",
+        "dataset.valid.num_utts=32", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2", "hydra.sweeper.direction=minimize",
+        "hydra.sweeper.sampler.seed=0", "optim.lr=tag(log,interval(0.0003,0.03))")
+    assert code == 0, out + err
+    match = re.search(r"best trial: optim.lr=([\d.e-]+) -> ([\d.]+)", out)
+    assert match, out
+    (registry,) = (tmp_path / "sweeps").glob("*/jobs.json")
+    trials = json.loads(registry.read_text())["jobs"]
+    assert len(trials) == 4 and all(t["state"] == "COMPLETED" for t in trials)
+    values = {t["value"] for t in trials}
+    assert float(match.group(2)) == pytest.approx(min(values))  # each run's best valid/loss
+    assert len({t["run_dir"] for t in trials}) == 4

@@ -1,0 +1,95 @@
+"""`launch status` reads a sweep with one squeue and one sacct call, never torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from launcher.registry import Sweep, SubmittedJob
+from launcher.runstate import write_status
+from launcher.submit import GpuPool
+
+SQUEUE = """#!/bin/sh
+echo squeue >> "$CALLS"
+printf '900_0|RUNNING|1:02\\n900_1|PENDING|0:00\\n777|RUNNING|5:00\\n'
+"""
+SACCT = """#!/bin/sh
+echo sacct "$@" >> "$CALLS"
+printf '900_0|RUNNING|00:01:02\\n900_1|PENDING|00:00:00\\n900_2|COMPLETED|00:03:00\\n'
+printf '900_3|FAILED|00:00:09\\n900_4|TIMEOUT|01:00:00\\n900_5|CANCELLED by 0|00:00:30\\n'
+printf '900_6|COMPLETED|00:02:00\\n'
+"""
+
+
+def fake_sweep(folder: Path, count: int) -> Path:
+    sweep_dir = folder / "sweeps" / "s1"
+    sweep_dir.mkdir(parents=True)
+    jobs = []
+    for i in range(count):
+        run_dir = folder / f"run{i}"
+        run_dir.mkdir()
+        jobs.append(SubmittedJob(i, [f"optim.lr={i}"], str(run_dir), job_id=f"900_{i}",
+                                 stderr=str(sweep_dir / f"{i}.err")))
+    (folder / "run2" / "metrics.csv").write_text(
+        "epoch,step,valid/loss\n0,9,0.9\n1,19,0.5\n2,29,0.7\n")
+    (folder / "run2" / "progress.json").write_text(
+        json.dumps({"epoch": 3, "max_epochs": 3, "step": 30}))
+    write_status(folder / "run6", "out_of_retries")
+    Sweep(str(sweep_dir), "slurm", "/r", "config", [], jobs=jobs).save()
+    return sweep_dir
+
+
+def shimmed_env(tmp_path: Path) -> dict:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("squeue", SQUEUE), ("sacct", SACCT)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "CALLS": str(tmp_path / "calls")}
+
+
+def test_hundred_jobs_one_squeue_one_sacct_no_torch(tmp_path):
+    sweep_dir = fake_sweep(tmp_path, 100)
+    code = ("import sys\nfrom launcher.cli import main\nrc = main(['status', sys.argv[1]])\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\nsys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, str(sweep_dir)], capture_output=True,
+                            text=True, env=shimmed_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert sorted(c.split()[0] for c in calls) == ["sacct", "squeue"]
+    (sacct,) = [c for c in calls if c.startswith("sacct")]
+    assert sacct.endswith("-j 900")  # the array, once, not 100 ids
+    assert result.stdout.strip().endswith("NO TORCH")
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[2:-1]}
+    assert len(lines) == 100
+    assert "running" in lines["900_0"] and "1:02" in lines["900_0"]
+    assert "queued" in lines["900_1"]
+    assert "completed" in lines["900_2"] and "0.7" in lines["900_2"] and "0.5" in lines["900_2"]
+    assert "3/3 s30" in lines["900_2"]
+    assert "failed" in lines["900_3"] and f"{tmp_path}/run3/run.log" in lines["900_3"]
+    assert "timed out" in lines["900_4"]
+    assert "cancelled" in lines["900_5"]
+    assert "out of retries" in lines["900_6"]
+
+
+def test_gpu_pool_gives_each_job_its_own_gpus():
+    class Job:
+        finished = False
+
+        def done(self):
+            return self.finished
+
+    pool = GpuPool([0, 1, 2, 3], per_job=2)
+    first, second = Job(), Job()
+    assert pool.take() == [0, 1]
+    pool.hold(first, [0, 1])
+    assert pool.take() == [2, 3]
+    pool.hold(second, [2, 3])
+    assert not pool.can_take()
+    second.finished = True
+    pool.release_finished()
+    assert pool.can_take() and pool.take() == [2, 3]
