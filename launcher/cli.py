@@ -68,20 +68,26 @@ COMMANDS = ("status", "logs", "cancel", "retry", "report")
 
 
 def build_command_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="launch", usage=USAGE)
+    parser = argparse.ArgumentParser(prog="launch")
     commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser("status", help="one table: state, progress, metric, log")
+    status = commands.add_parser(
+        "status", prog="launch status", help="one table: state, progress, metric, log",
+        description="One table for a sweep (default: the latest) or a run: state, epoch and "
+                    "step, the tracked metric, elapsed time, log path. One squeue and one "
+                    "sacct call per refresh.")
     status.add_argument("target", nargs="?", help="sweep folder or id, or run folder")
     status.add_argument("--watch", type=float, nargs="?", const=10.0, default=None,
                         metavar="SECONDS", help="refresh until every job has ended")
-    logs = commands.add_parser("logs", help="print a run's log")
+    logs = commands.add_parser("logs", prog="launch logs", help="print a run's log",
+                               description="Print a run's run.log (or the scheduler's "
+                                           "stderr with --err); -f follows it.")
     logs.add_argument("target", help="run folder")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--err", action="store_true", help="the scheduler's stderr instead")
     for name, text in (("cancel", "cancel the jobs that have not ended"),
                        ("retry", "resubmit failed, cancelled or timed-out runs only"),
                        ("report", "CSV and figures for a sweep")):
-        sub = commands.add_parser(name, help=text)
+        sub = commands.add_parser(name, prog=f"launch {name}", help=text, description=text)
         sub.add_argument("target", nargs="?" if name == "report" else None)
     return parser
 
@@ -117,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except KeyboardInterrupt:
             return 130
+    if not argv:
+        build_parser().print_usage(sys.stderr)
+        print("launch: error: give a recipe folder, e.g. launch egs3/tones/asr1 "
+              "(launch --help says more)", file=sys.stderr)
+        return 2
     args = build_parser().parse_intermixed_args(argv)
     from launcher.preemption import JobEnds
     from launcher.submit import SweepFailed
