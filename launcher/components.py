@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from launcher.errors import ConfigError
 from launcher.resolve import locate, require_arguments, require_subclass
@@ -80,7 +79,3 @@ _REQUIRED_HINTS = {
     "model": "add 'model: {_target_: src.model.MyModel, ...}'",
     "trainer": "add 'trainer: {max_epochs: 10, accelerator: auto}'",
 }
-
-
-def model_kwargs(config: Mapping) -> dict[str, Any]:
-    return {k: v for k, v in config["model"].items() if k not in CONSTRUCTION_KEYS}
