@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launcher.registry import Sweep, SubmittedJob
+from launcher.registry import SubmittedJob, Sweep
 from launcher.runstate import write_status
 from launcher.submit import GpuPool
 
