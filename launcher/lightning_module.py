@@ -6,22 +6,28 @@ batch) and synced across ranks. A recipe customises the loop by subclassing
 and overriding `training_step`; the config selects the subclass through
 `lightning_module._target_`.
 
+With several optimizers (`optims`) the module optimizes manually: each
+optimizer has a name, and `manual_update(loss, name)` updates one of them
+(see `launcher.named_steps`); without a name it updates them all at once.
+
 Checkpoints also carry the position inside the epoch and the random state,
 so a run stopped mid-epoch resumes exactly where it was (a subclass that
-overrides `on_save_checkpoint`, `on_load_checkpoint` or
-`on_train_batch_start` calls `super()` to keep that).
+overrides `on_save_checkpoint`, `on_load_checkpoint`, `on_train_batch_start`
+or `on_before_optimizer_step` calls `super()` to keep that and clipping).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from launcher.data import build_dataloader, has_split
-from launcher.optim import OptimizerSpec, build_optimizers
+from launcher.errors import ConfigError
+from launcher.named_steps import NamedSteps
+from launcher.optim import OptimizerSpec, build_optimizers, check_manual_trainer_options
 
 
 class ESPnetLightningModule(pl.LightningModule):
@@ -31,7 +37,10 @@ class ESPnetLightningModule(pl.LightningModule):
         self.config = config
         # Lightning steps one optimizer automatically; several need manual steps.
         self.automatic_optimization = config.get("optims") is None
+        check_manual_trainer_options(config)  # a clear error before Lightning's
         self.optimizer_specs: list[OptimizerSpec] = []
+        self.named_steps: NamedSteps | None = None  # built with the optimizers
+        self._named_steps_state: dict | None = None  # from a checkpoint, until then
         self._resume: dict | None = None
         self._rng_to_restore: dict | None = None
 
@@ -65,29 +74,62 @@ class ESPnetLightningModule(pl.LightningModule):
             self.log(f"{prefix}/{name}", value, on_step=False, on_epoch=True,
                      batch_size=batch_size, sync_dist=True, prog_bar=name == "loss")
 
-    def manual_update(self, loss: torch.Tensor) -> None:
-        """Default update for several optimizers: one backward, then every optimizer steps."""
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        for opt in optimizers:
-            opt.zero_grad()
-        self.manual_backward(loss)
-        for opt in optimizers:
-            opt.step()
-        self._step_schedulers("step")
+    def manual_update(self, loss: torch.Tensor,
+                      name: str | Iterable[str] | None = None) -> bool:
+        """Update the optimizer called `name` (a list of names, or all of them) with `loss`.
+
+        Zeroes its gradients at the start of an accumulation window, back-propagates
+        `loss` into its parameters only, and once the window is full averages,
+        clips, steps the optimizer and its step scheduler. A name that is not due
+        on this batch (`every_n_steps`) is left alone. Returns whether an optimizer
+        stepped. The loss of a named update is logged as `train/<name>_loss`, the
+        gradient norm before clipping as `train/<name>_grad_norm`.
+        """
+        steps, batch = self._named_steps(), self._batch_index()
+        due = [s for s in steps.select(name) if s.due(batch)]
+        stepped = steps.update(self, loss, name, batch)
+        if name is not None:  # an unnamed update's loss is the model's, logged as train/loss
+            for step in due:
+                self.log(f"train/{step.name}_loss", loss.detach().float(), on_step=False,
+                         on_epoch=True, batch_size=1, sync_dist=True)
+        for step in stepped:
+            if step.grad_norm is not None:
+                self.log(f"train/{step.name}_grad_norm", step.grad_norm, on_step=False,
+                         on_epoch=True, batch_size=1, sync_dist=True)
+        return bool(stepped)
+
+    def update_due(self, name: str) -> bool:
+        """Whether `manual_update(loss, name)` acts on this batch; if not, skip its loss."""
+        return self._named_steps().get(name).due(self._batch_index())
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        if self.named_steps is not None:
+            self.named_steps.before_optimizer_step(optimizer)
 
     def on_train_epoch_end(self) -> None:
-        if not self.automatic_optimization:
-            self._step_schedulers("epoch")
+        if self.named_steps is not None:
+            self.named_steps.step_schedulers("epoch", self.current_epoch,
+                                             self.trainer.callback_metrics)
 
-    def _step_schedulers(self, interval: str) -> None:
-        for spec in self.optimizer_specs:
-            if spec.scheduler is not None and spec.interval == interval:
-                spec.scheduler.step()
+    def _named_steps(self) -> NamedSteps:
+        if self.named_steps is None:
+            raise ConfigError("manual_update needs named optimizers, and 'optim' configures "
+                              "one unnamed optimizer", key="optim",
+                              hint="configure 'optims' instead (a one-entry list will do)")
+        return self.named_steps
+
+    def _batch_index(self) -> int:
+        """Index of the current training batch, counted across epochs (and resumes)."""
+        return int(self.trainer.fit_loop.epoch_loop.total_batch_idx)
 
     # ---- optimizers and data ------------------------------------------------
     def configure_optimizers(self) -> Any:
         self.optimizer_specs = build_optimizers(self.model, self.config)
+        if not self.automatic_optimization:
+            self.named_steps = NamedSteps(self.optimizer_specs, self.model)
+            if self._named_steps_state is not None:
+                self.named_steps.load_state_dict(self._named_steps_state)
+                self._named_steps_state = None
         configs = [spec.lightning_config() for spec in self.optimizer_specs]
         return configs[0] if len(configs) == 1 else configs
 
@@ -113,9 +155,16 @@ class ESPnetLightningModule(pl.LightningModule):
         checkpoint[RESUME_KEY] = {"epoch": self.current_epoch,
                                   "batches_done": progress.processed,
                                   "rng": pack_rng_states()}
+        if self.named_steps is not None:
+            checkpoint[NAMED_STEPS_KEY] = self.named_steps.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume = checkpoint.get(RESUME_KEY)
+        state = checkpoint.get(NAMED_STEPS_KEY)
+        if state is not None and self.named_steps is not None:
+            self.named_steps.load_state_dict(state)
+        else:  # optimizers are built after this hook (for most strategies)
+            self._named_steps_state = state
         packed = (self._resume or {}).get("rng")
         self._rng_to_restore = None if packed is None else unpack_rng_states(packed)
 
@@ -129,6 +178,7 @@ class ESPnetLightningModule(pl.LightningModule):
 
 
 RESUME_KEY = "launcher_resume"
+NAMED_STEPS_KEY = "launcher_named_steps"
 
 
 def pack_rng_states() -> torch.Tensor:

@@ -2,12 +2,15 @@
 
 One optimizer:    `optim: {_target_: torch.optim.Adam, lr: 1e-3}` and an optional
                   `scheduler: {_target_: ..., interval: step}`.
-Several:          `optims: [{params: encoder, optim: {...}, scheduler: {...}}, ...]`
+Several:          `optims: [{name: enc, params: encoder, optim: {...}, scheduler: {...}}, ...]`
                   (or a parallel `schedulers:` list). `params` is one module path
                   or a list of them; a parameter belongs to an entry when its
                   dotted name is that path or lies below it. Every trainable
                   parameter must belong to exactly one entry: a silent leftover
                   would never train, an overlap would be stepped twice.
+                  Under manual optimization an entry may also set
+                  `every_n_steps`, `accumulate` and `clip_grad_norm` (see
+                  `launcher.named_steps`, which acts on them).
 `interval` (step or epoch), `frequency` and `monitor` are read by the launcher
 and not passed to the scheduler class.
 """
@@ -25,6 +28,12 @@ from launcher.errors import ConfigError
 
 SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 INTERVALS = ("step", "epoch")
+# What an `optims` entry may say; anything else is a typo that would silently do nothing.
+ENTRY_KEYS = ("name", "params", "optim", "scheduler", "every_n_steps", "accumulate",
+              "clip_grad_norm")
+# Lightning refuses these Trainer options under manual optimization; what replaces them.
+MANUAL_REPLACEMENTS = {"gradient_clip_val": "clip_grad_norm",
+                       "accumulate_grad_batches": "accumulate"}
 
 
 @dataclass
@@ -38,6 +47,9 @@ class OptimizerSpec:
     frequency: int = 1
     monitor: str | None = None
     param_names: list[str] = field(default_factory=list)
+    every_n_steps: int = 1  # updated on every n-th training batch only
+    accumulate: int = 1  # backward calls averaged into one optimizer step
+    clip_grad_norm: float | None = None  # max L2 norm of this optimizer's gradients
 
     def lightning_config(self) -> dict[str, Any]:
         """The dict Lightning's `configure_optimizers` accepts for this optimizer."""
@@ -70,6 +82,8 @@ def build_optimizers(model: torch.nn.Module, config: Mapping) -> list[OptimizerS
 
 def assign_parameters(model: torch.nn.Module, entries: Sequence[Mapping]) -> list[list[str]]:
     """Names of the trainable parameters each `optims` entry owns; refuse gaps and overlaps."""
+    for i, entry in enumerate(entries):
+        _check_entry_keys(entry, i)
     selectors = [_selectors(entry, i) for i, entry in enumerate(entries)]
     owned: list[list[str]] = [[] for _ in entries]
     missing = []
@@ -117,12 +131,64 @@ def _build_many(model: torch.nn.Module, config: Mapping) -> list[OptimizerSpec]:
         sched = entry.get("scheduler")
         if schedulers is not None:
             sched = schedulers[i].get("scheduler", schedulers[i])
-        spec = OptimizerSpec(name, optimizer, param_names=names)
+        spec = OptimizerSpec(name, optimizer, param_names=names, **update_settings(entry, i))
         specs.append(_with_scheduler(spec, sched, f"optims[{i}].scheduler"))
     if len({s.name for s in specs}) != len(specs):
         raise ConfigError("two optims entries share one name", key="optims",
                           hint="give each entry a unique 'name'")
     return specs
+
+
+def check_manual_trainer_options(config: Mapping) -> None:
+    """With `optims` Lightning optimizes manually and refuses its own clipping and
+    accumulation (at fit time, after the job was queued); say what replaces them, early."""
+    if config.get("optims") is None:
+        return
+    trainer = config.get("trainer") or {}
+    for key, replacement in MANUAL_REPLACEMENTS.items():
+        value = trainer.get(key)
+        if value is None or (key == "gradient_clip_val" and not value) or (
+                key == "accumulate_grad_batches" and value == 1):
+            continue
+        raise ConfigError(f"trainer.{key} does not apply with several optimizers (optims), "
+                          "which are optimized manually", key=f"trainer.{key}",
+                          hint=f"remove it and set '{replacement}: {value}' in the optims "
+                               "entries that need it")
+
+
+def update_settings(entry: Mapping, index: int) -> dict[str, Any]:
+    """`every_n_steps`, `accumulate` and `clip_grad_norm` of one entry, checked."""
+    settings: dict[str, Any] = {}
+    for key in ("every_n_steps", "accumulate"):
+        value = entry.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be an integer >= 1, not {value!r}",
+                              key=f"optims[{index}].{key}", hint=f"e.g. '{key}: 2'")
+        settings[key] = value
+    clip = entry.get("clip_grad_norm")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, int | float)
+                             or clip <= 0):
+        raise ConfigError(f"clip_grad_norm must be a number > 0, not {clip!r}",
+                          key=f"optims[{index}].clip_grad_norm",
+                          hint="e.g. 'clip_grad_norm: 1.0', or leave it out for no clipping")
+    settings["clip_grad_norm"] = None if clip is None else float(clip)
+    return settings
+
+
+def _check_entry_keys(entry: Any, index: int) -> None:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"optims[{index}] is {entry!r}, not a block of settings",
+                          key=f"optims[{index}]",
+                          hint="e.g. {name: encoder, params: encoder, optim: {...}}")
+    for key in entry:
+        if key not in ENTRY_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), ENTRY_KEYS, 1)
+            raise ConfigError(f"unknown optims setting '{key}' (known: {', '.join(ENTRY_KEYS)})",
+                              key=f"optims[{index}].{key}",
+                              hint=f"did you mean '{close[0]}'?" if close else "remove it")
+    update_settings(entry, index)
 
 
 def _selectors(entry: Mapping, index: int) -> list[str]:
