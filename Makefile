@@ -27,6 +27,10 @@ test: $(STAMP) slurm-up  ## create the environment, start the local SLURM cluste
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
+.PHONY: bench
+bench: $(STAMP) slurm-up  ## benchmarks against hand-written baselines (~10 min): bench/RESULTS.md
+	. slurm/env && $(BIN)/python bench/run.py $(BENCH_ARGS)
+
 slurm-up:  ## install and start the local SLURM cluster (root, Debian)
 	bash slurm/up
 

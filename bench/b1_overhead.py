@@ -1,0 +1,184 @@
+"""B1: training-loop overhead of the shared path against hand-written code.
+
+Three paths train the same MLP on the same data with the same batch size and
+seed, each in a fresh process:
+
+- shared path: `launch bench/recipe ...` (launcher + `ESPnetLightningModule`
+  + `ESPnet3LightningTrainer`, a local single run, in the `launch` process);
+- hand-written Lightning: `bench/baselines/lightning_script.py`;
+- plain PyTorch: `bench/baselines/torch_loop.py`.
+
+Steps per second is measured inside each process by the same step clock
+(`bench/recipe/src/clock.py`), over the steps after a warm-up, so process
+start-up (B2) is not part of it. A small model shows per-step overhead; a
+large one shows what it costs when the step itself is real work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import (
+    BASELINES,
+    EVENTS_ENV,
+    LAUNCH,
+    PYTHON,
+    RECIPE,
+    Context,
+    Figure,
+    Section,
+    bench_env,
+    interleaved,
+    last_event,
+    median_step_ms,
+    run,
+    steps_per_s,
+)
+
+TARGET_RATIO = 0.97  # shared path within 3% of hand-written Lightning
+THREADS = 1  # OpenMP threads per process; see bench_env
+# Callbacks the shared Trainer adds to every run (progress lines, preemption).
+LAUNCHER_CALLBACKS = ("ProgressLog", "Preemption")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    dim: int
+    hidden: int
+    layers: int
+    batch_size: int
+    steps: int
+
+    @property
+    def parameters(self) -> int:
+        widths = [self.dim] + [self.hidden] * self.layers + [1]
+        return sum(a * b + b for a, b in itertools.pairwise(widths))
+
+    def script_args(self) -> list[str]:
+        return ["--dim", str(self.dim), "--hidden", str(self.hidden), "--layers",
+                str(self.layers), "--batch-size", str(self.batch_size), "--steps",
+                str(self.steps)]
+
+    def overrides(self) -> list[str]:
+        return [f"model.dim={self.dim}", f"model.hidden={self.hidden}",
+                f"model.layers={self.layers}", f"dataloader.batch_size={self.batch_size}",
+                f"dataset.train.size={self.steps * self.batch_size}",
+                f"trainer.max_steps={self.steps}"]
+
+
+def models(quick: bool) -> list[Model]:
+    if quick:  # the small model only: process start-up dominates a quick run
+        return [Model("small", 32, 64, 2, 32, 200)]
+    return [Model("small", 32, 64, 2, 32, 2000), Model("large", 256, 1024, 4, 128, 100)]
+
+
+def shared_command(model: Model, exp_root: Path) -> list[str]:
+    return [LAUNCH, str(RECIPE), f"exp_root={exp_root}", *model.overrides()]
+
+
+def lightning_command(model: Model, out: Path, idle_callbacks: int = 0) -> list[str]:
+    return [PYTHON, str(BASELINES / "lightning_script.py"), *model.script_args(),
+            "--out", str(out), "--idle-callbacks", str(idle_callbacks)]
+
+
+def ablation_command(model: Model, exp_root: Path) -> list[str]:
+    """The shared path without the two callbacks it adds to every run."""
+    return [*shared_command(model, exp_root), "+trainer._target_=src.ablation.WithoutCallbacks",
+            f"+trainer.without=[{','.join(LAUNCHER_CALLBACKS)}]"]
+
+
+def torch_command(model: Model) -> list[str]:
+    return [PYTHON, str(BASELINES / "torch_loop.py"), *model.script_args()]
+
+
+def train_once(ctx: Context, argv: list[str], events: Path) -> dict[str, Any]:
+    """Run one training process; return its `steps` record."""
+    run(argv, env=bench_env({EVENTS_ENV: str(events)}, threads=THREADS), timeout=600)
+    return last_event(events, "steps")
+
+
+def measure_model(ctx: Context, model: Model) -> dict[str, list[dict[str, Any]]]:
+    work = ctx.folder("b1", model.name)
+    paths = {
+        "torch": lambda rep: train_once(ctx, torch_command(model),
+                                        work / f"torch.{rep}.jsonl"),
+        "lightning": lambda rep: train_once(ctx, lightning_command(model, work / f"pl.{rep}"),
+                                            work / f"pl.{rep}.jsonl"),
+        "shared": lambda rep: train_once(ctx, shared_command(model, work / f"exp.{rep}"),
+                                         work / f"shared.{rep}.jsonl"),
+    }
+    if model.name == "small" and not ctx.quick:  # where the per-step costs come from
+        paths["idle"] = lambda rep: train_once(
+            ctx, lightning_command(model, work / f"idle.{rep}", len(LAUNCHER_CALLBACKS)),
+            work / f"idle.{rep}.jsonl")
+        paths["ablation"] = lambda rep: train_once(
+            ctx, ablation_command(model, work / f"ablation.{rep}"),
+            work / f"ablation.{rep}.jsonl")
+    ctx.log(f"B1 {model.name} model ({model.parameters:,} parameters, batch "
+            f"{model.batch_size}, {model.steps} steps) x {ctx.reps}")
+    return interleaved(ctx.reps, paths)
+
+
+def run_section(ctx: Context) -> Section:
+    section = Section("B1", "Training-loop overhead (steps/s, higher is better)")
+    for model in models(ctx.quick):
+        records = measure_model(ctx, model)
+        warmup = max(3, model.steps // 10)
+
+        def rates(name: str, records: dict = records, warmup: int = warmup) -> list[float]:
+            return [steps_per_s(r["steps"], warmup) for r in records[name]]
+
+        def step_ms(name: str, records: dict = records, warmup: int = warmup) -> list[float]:
+            return [median_step_ms(r["steps"], warmup) for r in records[name]]
+
+        label = f"{model.name} ({model.parameters:,} params, batch {model.batch_size})"
+        torch_fig = section.add(Figure(f"{label}: plain PyTorch loop", rates("torch"),
+                                       "steps/s", higher_is_better=True))
+        pl_fig = section.add(Figure(f"{label}: hand-written Lightning", rates("lightning"),
+                                    "steps/s", higher_is_better=True, baseline=torch_fig))
+        shared = section.add(Figure(f"{label}: shared path (launch)", rates("shared"),
+                                    "steps/s", higher_is_better=True, baseline=pl_fig,
+                                    target=f">= {TARGET_RATIO}x hand-written Lightning"))
+        shared.holds = shared.ratio is not None and shared.ratio >= TARGET_RATIO
+        section.add(Figure(f"{label}: shared path vs plain PyTorch", rates("shared"),
+                           "steps/s", higher_is_better=True, baseline=torch_fig))
+        pl_ms = section.add(Figure(f"{label}: hand-written Lightning, median step",
+                                   step_ms("lightning"), "ms"))
+        section.add(Figure(f"{label}: shared path, median step", step_ms("shared"), "ms",
+                           baseline=pl_ms))
+        if "idle" in records:
+            n = len(LAUNCHER_CALLBACKS)
+            section.add(Figure(f"{label}: ablation, hand-written + {n} callbacks doing "
+                               "nothing", rates("idle"), "steps/s", higher_is_better=True,
+                               baseline=pl_fig))
+            section.add(Figure(f"{label}: ablation, shared path without "
+                               f"{' and '.join(LAUNCHER_CALLBACKS)}", rates("ablation"),
+                               "steps/s", higher_is_better=True, baseline=pl_fig))
+        worst = TARGET_RATIO / shared.ratio if shared.ratio else None
+        if worst is not None and (section.worst is None or worst > section.worst):
+            section.worst = worst
+            section.profile_argv = shared_command(model, ctx.work / "b1" / "profile")
+            section.profile_env = {"OMP_NUM_THREADS": str(THREADS)}
+            # Per step: the module's hooks, the callbacks and Lightning's dispatch of them.
+            section.profile_focus = ("launcher/|_call_callback_hooks|profiler.py.*profile|"
+                                     "state_key|training_step|on_train_batch")
+    section.notes.append(
+        f"Each path runs in a fresh process with OMP_NUM_THREADS={THREADS}; steps/s is the "
+        "mean rate over the steps after a 10% warm-up, measured by the same step clock in "
+        "every path; 'median step' is the typical step time, robust to the odd step lost "
+        "to other processes on the machine.")
+    section.notes.append(
+        "The hand-written module logs the epoch mean of the training loss, as the shared "
+        "module does; both Trainers run with a CSV logger and no progress bar.")
+    section.notes.append(
+        "Ablations (small model): Lightning calls every hook of every callback, each inside "
+        "a profiler context, whether the callback implements it or not, so a callback costs "
+        f"per step even when it does nothing. The shared Trainer adds {len(LAUNCHER_CALLBACKS)} "
+        f"to every run ({', '.join(LAUNCHER_CALLBACKS)}); the two ablation rows show the "
+        "hand-written script with as many callbacks that do nothing, and the shared path "
+        "without them (bench/recipe/src/ablation.py).")
+    return section

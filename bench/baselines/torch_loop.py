@@ -1,0 +1,54 @@
+"""Baseline: the plain PyTorch training loop, no framework at all.
+
+Same model, data loader, batch size, seed and step clock as the Lightning
+paths; the floor that both Lightning paths are compared with.
+
+    python bench/baselines/torch_loop.py --hidden 64 --steps 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import torch
+from recipe_code import recipe_module
+from torch.utils.data import DataLoader
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    model_code, clock_code = recipe_module("model"), recipe_module("clock")
+    torch.manual_seed(args.seed)
+    model = model_code.MLP(args.dim, args.hidden, args.layers)
+    data = model_code.RandomData(args.steps * args.batch_size, args.dim, seed=0)
+    loader = DataLoader(data, batch_size=args.batch_size, shuffle=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+    clock = clock_code.StepClock()
+    clock.mark("fit_start")
+    model.train()
+    for step, batch in enumerate(loader, start=1):
+        loss, _, _ = model(**batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        clock.step(step)
+        if step >= args.steps:
+            break
+    clock.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""What every benchmark shares: figures and sections, running commands, reading clocks.
+
+A benchmark is a function `run(ctx) -> Section`. A `Section` holds `Figure`s:
+each the median of several repetitions, optionally with the median of a
+baseline measured in the same run and the target the issue sets. Nothing here
+imports torch or the launcher: the orchestrator stays light, and every path
+is measured in a process of its own, started the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RECIPE = BENCH / "recipe"
+BASELINES = BENCH / "baselines"
+PYTHON = sys.executable
+LAUNCH = str(Path(sys.executable).with_name("launch"))
+EVENTS_ENV = "BENCH_EVENTS"  # read by bench/recipe/src/clock.py
+T = TypeVar("T")
+
+
+class BenchError(RuntimeError):
+    """A measured command failed; the message carries the end of its output."""
+
+
+@dataclass
+class Figure:
+    """One measured quantity: the median of `samples`, maybe against a baseline."""
+
+    name: str
+    samples: list[float]
+    unit: str
+    higher_is_better: bool = False
+    baseline: Figure | None = None
+    target: str = ""  # as the issue states it, e.g. "<= 1.3x"
+    holds: bool | None = None  # whether the target holds; None: no target
+    note: str = ""
+
+    @property
+    def value(self) -> float | None:
+        finite = [s for s in self.samples if math.isfinite(s)]
+        return statistics.median(finite) if finite else None
+
+    @property
+    def ratio(self) -> float | None:
+        """This figure over its baseline (both medians)."""
+        if self.baseline is None or self.value is None or not self.baseline.value:
+            return None
+        return self.value / self.baseline.value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit,
+                "samples": self.samples, "baseline": self.baseline.name if self.baseline else None,
+                "baseline_value": self.baseline.value if self.baseline else None,
+                "ratio": self.ratio, "target": self.target, "holds": self.holds,
+                "note": self.note}
+
+
+@dataclass
+class Section:
+    key: str  # "B1"
+    title: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unavailable: str = ""  # why the section could not be measured at all
+    profile_argv: list[str] | None = None  # the command whose profile explains its worst ratio
+    profile_env: dict[str, str] | None = None
+    profile_focus: str = ""  # pstats regex for the functions that explain the ratio
+    worst: float | None = None  # how far the worst figure is from its target (>1: missed)
+
+    def add(self, figure: Figure) -> Figure:
+        self.figures.append(figure)
+        return figure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "unavailable": self.unavailable,
+                "notes": self.notes, "figures": [f.as_dict() for f in self.figures]}
+
+
+@dataclass
+class Context:
+    """Settings of one benchmark run, handed to every section."""
+
+    quick: bool
+    work: Path  # scratch folder for run directories, logs and shims
+    slurm: bool  # the local SLURM cluster answers
+    reps: int  # repetitions of each measurement (medians are reported)
+    log: Callable[[str], None] = print
+
+    def folder(self, *parts: str) -> Path:
+        path = self.work.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def bench_env(extra: Mapping[str, str] | None = None, *, threads: int | None = None
+              ) -> dict[str, str]:
+    """The environment every measured process gets.
+
+    Progress bars off (no terminal), and no stray events file. `threads`
+    pins OpenMP's threads: on a small shared machine, busy-waiting OpenMP
+    threads of two processes turn every step into noise.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in (EVENTS_ENV, "OMP_NUM_THREADS")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    env.update(extra or {})
+    return env
+
+
+def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 300,
+        cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command to its end; on failure raise with the end of its output."""
+    try:
+        done = subprocess.run(list(argv), env=dict(env) if env else bench_env(), cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{' '.join(argv[:4])} ... timed out after {timeout:.0f} s") from None
+    if check and done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise BenchError(f"{' '.join(map(str, argv[:4]))} ... exited {done.returncode}:\n  "
+                         + "\n  ".join(tail))
+    return done
+
+
+def timed(argv: Sequence[str], **kwargs: Any) -> float:
+    """Wall seconds of one command, start to exit."""
+    start = time.perf_counter()
+    run(argv, **kwargs)
+    return time.perf_counter() - start
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a training process wrote through `bench/recipe/src/clock.py`."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_event(path: Path, kind: str) -> dict[str, Any]:
+    found = [e for e in read_events(path) if e.get("event") == kind]
+    if not found:
+        raise BenchError(f"no '{kind}' event in {path}: the training path did not report")
+    return found[-1]
+
+
+def steps_per_s(step_ends: Sequence[float], warmup: int) -> float:
+    """Steady-state rate: steps completed after `warmup` steps over the time they took.
+
+    A mean over the window, not a median of step times, so periodic costs
+    (logging every n steps, a flush) count as they do for the user.
+    """
+    if len(step_ends) <= warmup + 1:
+        raise BenchError(f"only {len(step_ends)} steps recorded, fewer than warmup {warmup}")
+    return (len(step_ends) - warmup) / (step_ends[-1] - step_ends[warmup - 1])
+
+
+def median_step_ms(step_ends: Sequence[float], warmup: int) -> float:
+    """The typical step, robust to the odd step lost to another process on the machine."""
+    window = step_ends[warmup - 1:]
+    return 1e3 * statistics.median(b - a for a, b in itertools.pairwise(window))
+
+
+def interleaved(reps: int, paths: Mapping[str, Callable[[int], T]]) -> dict[str, list[T]]:
+    """Run each path once per repetition, in turn (A B C A B C ...), so that a slow
+    patch of the machine hits every path alike; return the samples per path."""
+    samples: dict[str, list[T]] = {name: [] for name in paths}
+    for rep in range(reps):
+        for name, measure in paths.items():
+            samples[name].append(measure(rep))
+    return samples
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
