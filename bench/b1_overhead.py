@@ -40,6 +40,7 @@ from common import (
 
 TARGET_RATIO = 0.97  # shared path within 3% of hand-written Lightning
 THREADS = 1  # OpenMP threads per process; see bench_env
+PROFILE_FROM = 10  # the step clock profiles the loop from this step (recipe/src/timing.py)
 # Callbacks the shared Trainer adds to every run (progress lines, preemption).
 LAUNCHER_CALLBACKS = ("ProgressLog", "Preemption")
 
@@ -73,7 +74,7 @@ class Model:
 def models(quick: bool) -> list[Model]:
     if quick:  # the small model only: process start-up dominates a quick run
         return [Model("small", 32, 64, 2, 32, 200)]
-    return [Model("small", 32, 64, 2, 32, 2000), Model("large", 256, 1024, 4, 128, 100)]
+    return [Model("small", 32, 64, 2, 32, 2000), Model("large", 256, 1024, 4, 128, 60)]
 
 
 def shared_command(model: Model, exp_root: Path) -> list[str]:
@@ -166,6 +167,8 @@ def run_section(ctx: Context) -> Section:
             # Per step: the module's hooks, the callbacks and Lightning's dispatch of them.
             section.profile_focus = ("launcher/|_call_callback_hooks|profiler.py.*profile|"
                                      "state_key|training_step|on_train_batch")
+            section.profile_baseline_argv = lightning_command(model, ctx.work / "b1" / "pl")
+            section.profile_steps = model.steps - PROFILE_FROM
     section.notes.append(
         f"Each path runs in a fresh process with OMP_NUM_THREADS={THREADS}; steps/s is the "
         "mean rate over the steps after a 10% warm-up, measured by the same step clock in "

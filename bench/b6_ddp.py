@@ -36,7 +36,7 @@ PINNED = 1  # threads of the 1-process run: one core, against two for 2 processe
 
 
 def model(quick: bool) -> Model:
-    return Model("ddp", 256, 1024, 4, 512, 4 if quick else 15)
+    return Model("ddp", 256, 1024, 4, 512, 4 if quick else 10)
 
 
 def throughput(argv: list[str], events: Path, batch_size: int, world: int,

@@ -16,7 +16,6 @@ the size of the file.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ def write_seconds(io: Any, checkpoint: dict, path: Path) -> float:
     return time.perf_counter() - start
 
 
-def main(folder: Path, sizes: list[int]) -> list[dict[str, float]]:
+def main(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
     from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
     from launcher.checkpointing import AtomicCheckpointIO
@@ -64,15 +63,14 @@ def main(folder: Path, sizes: list[int]) -> list[dict[str, float]]:
             for name, io, checkpoint in writers[::-1] if rep % 2 else writers:
                 times[name].append(write_seconds(io, checkpoint, folder / f"{name}.ckpt"))
         results.append({"params": params, "mb": (folder / "atomic.ckpt").stat().st_size / 2**20,
-                        "atomic_s": statistics.median(times["atomic"]),
-                        "plain_s": statistics.median(times["plain"]), "rng_pack_s": pack_s,
-                        **read_costs(folder)})
+                        "atomic_s": times["atomic"], "plain_s": times["plain"],
+                        "rng_pack_s": pack_s, **read_costs(folder)})
         for name in ("atomic.ckpt", "plain.ckpt"):
             (folder / name).unlink(missing_ok=True)
     return results
 
 
-def read_costs(folder: Path) -> dict[str, float]:
+def read_costs(folder: Path) -> dict[str, list[float]]:
     """Seconds to read the newest checkpoint of `folder` the ways a resume does."""
     import torch
 
@@ -92,7 +90,7 @@ def read_costs(folder: Path) -> dict[str, float]:
             start = time.perf_counter()
             read()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 if __name__ == "__main__":

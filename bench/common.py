@@ -79,6 +79,8 @@ class Section:
     profile_argv: list[str] | None = None  # the command whose profile explains its worst ratio
     profile_env: dict[str, str] | None = None
     profile_focus: str = ""  # pstats regex for the functions that explain the ratio
+    profile_baseline_argv: list[str] | None = None  # profiled too; differences shown
+    profile_steps: int = 0  # >0: profile the training loop only, over this many steps
     worst: float | None = None  # how far the worst figure is from its target (>1: missed)
 
     def add(self, figure: Figure) -> Figure:
