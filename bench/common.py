@@ -81,6 +81,7 @@ class Section:
     profile_focus: str = ""  # pstats regex for the functions that explain the ratio
     profile_baseline_argv: list[str] | None = None  # profiled too; differences shown
     profile_steps: int = 0  # >0: profile the training loop only, over this many steps
+    profile_always: bool = False  # profiled even when its target holds
     worst: float | None = None  # how far the worst figure is from its target (>1: missed)
 
     def add(self, figure: Figure) -> Figure:

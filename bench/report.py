@@ -124,7 +124,9 @@ def markdown(sections: Sequence[Section], info: dict[str, str], *, quick: bool,
     for section in sections:
         for fig in section.figures:
             if fig.holds is not None or (fig.target and fig.value is None):
-                measured = ratio_text(fig) or fmt(fig.value, fig.unit)
+                measured = fmt(fig.value, fig.unit)
+                if fig.ratio is not None:
+                    measured += f" ({ratio_text(fig)})"
                 if fig.value is None:
                     measured = f"not available: {fig.note}"
                 out.append(f"| {section.key} {fig.name} | {fig.target} | {measured} | "
@@ -147,7 +149,8 @@ def markdown(sections: Sequence[Section], info: dict[str, str], *, quick: bool,
         if section.notes:
             out.append("")
     if profile:
-        out += ["## Profiles of the missed targets, worst first", "", profile, ""]
+        out += ["## Profiles: the missed targets, worst first, and the training loop", "",
+                profile, ""]
     return "\n".join(out)
 
 

@@ -118,7 +118,12 @@ def requeue_this_job() -> str:
     import submitit
 
     job_id = submitit.JobEnvironment().job_id
-    subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True, text=True)
+    # SLURM answers a requeue by sending SIGTERM to the job, scontrol included; the
+    # child ignores it so that its exit status says whether the requeue was taken.
+    result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    if result.returncode not in (0, -signal.SIGTERM):
+        raise RuntimeError(f"scontrol requeue {job_id} failed: {result.stderr.strip()}")
     return job_id
 
 
@@ -163,6 +168,8 @@ def checkpoint_and_leave(trainer: Any, exp_dir: Path, policy: RequeuePolicy) -> 
                f"requeue(s) used: out of retries; checkpoint {path}", OutOfRetries,
                requeues=used)
     if trainer.is_global_zero:
+        # Recorded first: the requeue ends this process soon after it is accepted.
+        write_status(exp_dir, REQUEUED, step=step, requeues=used + 1)
         job_id = requeue_this_job()
         log.info("requeued job %s at step %d (requeue %d of %d); checkpoint %s", job_id,
                  step, used + 1, policy.max_requeues, path)
