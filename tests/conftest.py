@@ -21,6 +21,19 @@ def private_state_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def one_torch_thread(monkeypatch):
+    """One thread per training process, here and in the jobs (which inherit the variable):
+    as fast on these small models, and no crawl when other work shares the two cores."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def toy_recipe(tmp_path: Path) -> Path:
     """A copy of the toy recipe whose config a test may edit."""
     target = tmp_path / "toy" / "recipe"

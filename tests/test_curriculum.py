@@ -21,17 +21,7 @@ SMALL_TONES = ["dataloader.batch_size=16", "dataset.train.num_utts=640",
                "curriculum.1.trainer.max_epochs=3"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """One thread per training process, here and in the jobs (which inherit the variable):
-    as fast on these small models, and no crawl when other work shares the two cores."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 START_PROBE = '''
 from pathlib import Path

@@ -19,17 +19,7 @@ SHORT = ["dataset.train.num_samples=12800", "trainer.max_epochs=16"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """One thread per training process, here and in the jobs (which inherit the variable):
-    as fast on these small models, and no crawl when other work shares the two cores."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def check_learnt(run_dir: Path) -> dict:
