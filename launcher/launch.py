@@ -16,7 +16,7 @@ from typing import Any
 
 from launcher import rundir
 from launcher.errors import ConfigError
-from launcher.recipe import Recipe, compose, find_recipe
+from launcher.recipe import Recipe, compose_sweep, find_recipe
 from launcher.runstate import is_complete
 
 # Keys every recipe has, whether or not its config file spells them out: the
@@ -100,8 +100,7 @@ def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[Plann
     task = [o for o in overrides if not o.startswith("hydra")]
     jobs = expand_sweep(task) if multirun else [task]
     planned = []
-    for job_overrides in jobs:
-        config = compose(recipe, job_overrides)
+    for job_overrides, config in zip(jobs, compose_sweep(recipe, jobs), strict=True):
         run_dir = rundir.run_dir(recipe.dir, config.get("exp_root"), job_overrides)
         planned.append(PlannedJob(job_overrides, run_dir,
                                   check(config, recipe, run_dir, job_overrides), config))
@@ -159,6 +158,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
                              note=ALREADY_DONE if done else "")]
     launcher_args = [] if any(o.startswith("hydra/launcher=") for o in overrides) else [
         f"hydra/launcher={backend}"]
+    if not any(o.startswith("hydra/sweeper=") for o in overrides):
+        launcher_args.append("hydra/sweeper=planned")  # plan() has checked every job
     if optimising(overrides):
         wait = True  # a sweeper that learns from results needs them
     if wait is not None and backend == "slurm":

@@ -76,45 +76,61 @@ def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:
 
 
 def _check(config: Any, recipe: Recipe, run_dir: Path) -> Any:
-    from launcher.components import COMPONENTS, check_required_keys, component_class
+    from launcher import check_cache
+    from launcher.components import check_required_keys
 
     check_required_keys(config)
-    job = job_config(config, recipe.dir, run_dir, translate=False)
-    classes = {name: component_class(job, name, recipe.dir) for name in COMPONENTS}
-    trainer_options = {k: v for k, v in job["trainer"].items() if k != "_target_"}
-    classes["trainer"].check_options(trainer_options)
-    classes["system"].check_stages(job.get("stages"))
-    _check_all_targets(job, "", recipe.dir)
-    _check_collate_fn(job, recipe.dir)
     job = job_config(config, recipe.dir, run_dir)
-    if job.get("optims") is not None:
-        _check_parameter_groups(job)
+    key = check_cache.key_of(job, recipe.dir)
+    if not check_cache.passed(key):
+        checked = _check_imports(job_config(config, recipe.dir, run_dir, translate=False),
+                                 recipe.dir)
+        if job.get("optims") is not None:
+            _check_parameter_groups(job)
+        check_cache.remember(key, checked)
     return job
 
 
-def _check_all_targets(node: Any, path: str, recipe_dir: Path) -> None:
+def _check_imports(job: Any, recipe_dir: Path) -> list:
+    """The checks that import the configured classes; returns what they imported."""
+    from launcher.components import COMPONENTS, component_class
+
+    classes = {name: component_class(job, name, recipe_dir) for name in COMPONENTS}
+    trainer_options = {k: v for k, v in job["trainer"].items() if k != "_target_"}
+    classes["trainer"].check_options(trainer_options)
+    classes["system"].check_stages(job.get("stages"))
+    located = [*classes.values()]
+    _check_all_targets(job, "", recipe_dir, located)
+    located.extend(_check_collate_fn(job, recipe_dir))
+    return located
+
+
+def _check_all_targets(node: Any, path: str, recipe_dir: Path, located: list) -> None:
     from launcher.resolve import locate
 
     if isinstance(node, Mapping):
         for key, value in node.items():
             here = f"{path}.{key}" if path else str(key)
             if key == "_target_":
-                locate(value, key=here, recipe_dir=recipe_dir)
+                located.append(locate(value, key=here, recipe_dir=recipe_dir))
             else:
-                _check_all_targets(value, here, recipe_dir)
+                _check_all_targets(value, here, recipe_dir, located)
     elif isinstance(node, Sequence) and not isinstance(node, str):
         for i, value in enumerate(node):
-            _check_all_targets(value, f"{path}[{i}]", recipe_dir)
+            _check_all_targets(value, f"{path}[{i}]", recipe_dir, located)
 
 
-def _check_collate_fn(job: Any, recipe_dir: Path) -> None:
+def _check_collate_fn(job: Any, recipe_dir: Path) -> list:
     from launcher.resolve import locate
 
     block = job.get("dataloader") or {}
+    located = []
     for key, node in [("dataloader", block)] + [(f"dataloader.{s}", block.get(s) or {})
                                                  for s in ("train", "valid", "test")]:
         if isinstance(node, Mapping) and isinstance(node.get("collate_fn"), str):
-            locate(node["collate_fn"], key=f"{key}.collate_fn", recipe_dir=recipe_dir)
+            located.append(locate(node["collate_fn"], key=f"{key}.collate_fn",
+                                  recipe_dir=recipe_dir))
+    return located
 
 
 def _check_parameter_groups(job: Any) -> None:

@@ -144,8 +144,9 @@ class SweepLauncher(BaseSubmititLauncher):
             if i not in todo:
                 record.state, record.job_id = "COMPLETED", "-"
                 record.note = ALREADY_DONE
+        state = Singleton.get_state()  # a deep copy of Hydra's state, the same for every job
         arguments = [(list(job_overrides[i]), "hydra.sweep.dir", records[i].index,
-                      f"job_id_for_{records[i].index}", Singleton.get_state()) for i in todo]
+                      f"job_id_for_{records[i].index}", state) for i in todo]
         sweep = open_sweep(sweep_dir, self._EXECUTOR, recipe_dir, config)
         sweep.jobs.extend(records)  # a sweeper may launch in several batches
         jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep) \
