@@ -3,7 +3,10 @@
 Every class the run will build is imported and checked against its contract,
 every `_target_` in the config must import, the stages must exist and, with
 several optimizers, the model is built once to check that its parameters are
-split cleanly. Errors name the key and the file it came from.
+split cleanly. Errors name the key and the file it came from. A pass of the
+checks that import is remembered for the job's shape (`launcher.check_cache`):
+the jobs of a sweep over values, and later launches of an unchanged recipe,
+skip importing torch and Lightning.
 """
 
 from __future__ import annotations
