@@ -43,7 +43,7 @@ TARGET_RATIO = 0.97  # shared path within 3% of hand-written Lightning
 THREADS = 1  # OpenMP threads per process; see bench_env
 PROFILE_FROM = 10  # the step clock profiles the loop from this step (recipe/src/timing.py)
 # Callbacks the shared Trainer adds to every run (progress lines, preemption).
-LAUNCHER_CALLBACKS = ("ProgressLog", "Preemption")
+LAUNCHER_CALLBACKS = ("RunHooks",)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def lightning_command(model: Model, out: Path, idle_callbacks: int = 0) -> list[
 
 
 def ablation_command(model: Model, exp_root: Path) -> list[str]:
-    """The shared path without the two callbacks it adds to every run."""
+    """The shared path without the callback it adds to every run."""
     return [*shared_command(model, exp_root), "+trainer._target_=src.ablation.WithoutCallbacks",
             f"+trainer.without=[{','.join(LAUNCHER_CALLBACKS)}]"]
 
@@ -166,7 +166,7 @@ def run_section(ctx: Context) -> Section:
                            baseline=pl_ms))
         if "idle" in records:
             n = len(LAUNCHER_CALLBACKS)
-            section.add(Figure(f"{label}: ablation, hand-written + {n} callbacks doing "
+            section.add(Figure(f"{label}: ablation, hand-written + {n} callback(s) doing "
                                "nothing", rates("idle"), "steps/s", higher_is_better=True,
                                baseline=pl_fig))
             section.add(Figure(f"{label}: ablation, shared path without "
@@ -195,7 +195,7 @@ def run_section(ctx: Context) -> Section:
         "Ablations (small model): Lightning calls every hook of every callback, each inside "
         "a profiler context, whether the callback implements it or not, so a callback costs "
         f"per step even when it does nothing. The shared Trainer adds {len(LAUNCHER_CALLBACKS)} "
-        f"to every run ({', '.join(LAUNCHER_CALLBACKS)}); the two ablation rows show the "
-        "hand-written script with as many callbacks that do nothing, and the shared path "
-        "without them (bench/recipe/src/ablation.py).")
+        f"to every run ({', '.join(LAUNCHER_CALLBACKS)}: progress and preemption share it); "
+        "the two ablation rows show the hand-written script with as many callbacks that do "
+        "nothing, and the shared path without them (bench/recipe/src/ablation.py).")
     return section

@@ -31,6 +31,7 @@ from common import (
     Section,
     bench_env,
     run,
+    slurm_section,
 )
 from shims import SchedulerShims
 
@@ -133,9 +134,8 @@ def compose_costs(ctx: Context) -> dict[str, float]:
 
 def run_section(ctx: Context) -> Section:
     jobs = sweep_size(ctx)
-    section = Section("B3", f"Submitting a {jobs}-run sweep to SLURM (lower is better)")
-    if not ctx.slurm:
-        section.unavailable = "the local SLURM cluster is not up (make slurm-up)"
+    section = slurm_section(ctx, "B3", f"Submitting a {jobs}-run sweep to SLURM (lower is better)")
+    if section.unavailable:
         return section
     work = ctx.folder("b3")
     shims = SchedulerShims(work / "shims")

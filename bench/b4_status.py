@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from b3_sweep import launch_command, sweep_size
-from common import LAUNCH, Context, Figure, Section, bench_env, run
+from common import LAUNCH, Context, Figure, Section, bench_env, run, slurm_section
 from shims import SchedulerShims
 
 TARGET_S = 0.3  # the start-up target of B2 applies to status as well
@@ -40,9 +40,8 @@ def queries_once(job_id: str) -> float:
 
 def run_section(ctx: Context) -> Section:
     jobs = sweep_size(ctx)
-    section = Section("B4", f"`launch status` on a {jobs}-job sweep")
-    if not ctx.slurm:
-        section.unavailable = "the local SLURM cluster is not up (make slurm-up)"
+    section = slurm_section(ctx, "B4", f"`launch status` on a {jobs}-job sweep")
+    if section.unavailable:
         return section
     work = ctx.folder("b4")
     shims = SchedulerShims(work / "shims")

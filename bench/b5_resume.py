@@ -207,8 +207,6 @@ def run_section(ctx: Context) -> Section:
                                   row["lightning_load_s"], "s"))
         section.add(Figure(f"{label}: resume read, launcher's check before it",
                            row["resume_check_s"], "s", baseline=load))
-        section.add(Figure(f"{label}: resume read, that check memory-mapped (proposed)",
-                           row["mmap_check_s"], "s", baseline=load))
     section.notes.append(
         f"Requeue: model of {MODEL.parameters:,} parameters, batch {MODEL.batch_size}, on the "
         "local SLURM cluster; each requeue is one repetition. Times across processes are "
@@ -218,8 +216,8 @@ def run_section(ctx: Context) -> Section:
         "the median of 4 writes or reads, in turn with the others; the launcher's checkpoint "
         "also carries the packed random state (a few KB).")
     section.notes.append(
-        "On resume the launcher first loads the newest checkpoint in full to check it "
-        "(launcher/checkpointing.py, resume_checkpoint), then Lightning loads it again: the "
-        "read is paid twice. A memory-mapped load (torch.load(..., mmap=True)) checks the "
-        "same (a truncated file still fails) for almost nothing.")
+        "On resume the launcher first checks the newest checkpoint (launcher/checkpointing.py, "
+        "resume_checkpoint), then Lightning loads it. The check maps the file's tensors "
+        "(torch.load(..., mmap=True)) instead of reading them, so the file is read once; a "
+        "truncated file still fails the check.")
     return section

@@ -81,8 +81,6 @@ def read_costs(folder: Path) -> dict[str, list[float]]:
     readers = {
         "lightning_load_s": lambda: torch.load(path, map_location="cpu", weights_only=False),
         "resume_check_s": lambda: resume_checkpoint(folder),
-        "mmap_check_s": lambda: torch.load(path, map_location="cpu", weights_only=False,
-                                           mmap=True)["loops"],
     }
     times: dict[str, list[float]] = {name: [] for name in readers}
     for _ in range(REPS):

@@ -93,6 +93,14 @@ class Section:
                 "notes": self.notes, "figures": [f.as_dict() for f in self.figures]}
 
 
+def slurm_section(ctx: Context, key: str, title: str) -> Section:
+    """A section measured on the local SLURM cluster: marked unavailable when it is down."""
+    section = Section(key, title)
+    if not ctx.slurm:
+        section.unavailable = "the local SLURM cluster is not up (make slurm-up)"
+    return section
+
+
 @dataclass
 class Context:
     """Settings of one benchmark run, handed to every section."""

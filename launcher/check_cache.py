@@ -5,12 +5,13 @@ importing PyTorch and Lightning: about 4 s before a sweep can be queued, paid
 again on every launch although the code did not change. A pass is therefore
 remembered under a key made of everything those checks read: every
 `_target_`, the model's keys, the Trainer options, the stages, (with several
-optimizers) the model and optimizer settings, the recipe's own code, and the
-versions of Python, torch and Lightning. The files of the other modules the
-targets came from are recorded with the pass and must be unchanged for it to
-count. Only passes are remembered: a bad config is checked, and refused, every
-time. A value the checks never read (a learning rate) does not change the key,
-so a sweep over it is checked once.
+optimizers) the model and optimizer settings, (with a System other than the
+shared one, whose `check_config` may read anything) the whole config, the
+recipe's own code, and the versions of Python, torch and Lightning. The files
+of the other modules the targets came from are recorded with the pass and
+must be unchanged for it to count. Only passes are remembered: a bad config
+is checked, and refused, every time. A value the checks never read (a
+learning rate) does not change the key, so a sweep over it is checked once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from launcher.components import CONSTRUCTION_KEYS
+from launcher.components import COMPONENTS, CONSTRUCTION_KEYS, target_of
 
 _passed_here: set[str] = set()  # keys checked in this process
 
@@ -43,6 +44,8 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
         "code": _recipe_code(recipe_dir),
         "env": _environment(),
     }
+    if target_of(plain, "system") != COMPONENTS["system"].default:
+        shape["config"] = plain  # a System's own check_config may read any of it
     if plain.get("optims") is not None:  # parameter groups: the model is built
         try:
             shape["groups"] = OmegaConf.to_container(job, resolve=True)["model"], \

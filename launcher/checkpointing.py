@@ -51,7 +51,7 @@ def resume_checkpoint(directory: Path) -> Path | None:
                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for i, path in enumerate(candidates):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = _load_to_check(torch, path)
         except Exception as exc:  # any unreadable file: fall back to an older one
             log.warning("checkpoint %s is unreadable (%s: %s); trying an older one",
                         path, type(exc).__name__, str(exc).splitlines()[0][:200])
@@ -63,3 +63,13 @@ def resume_checkpoint(directory: Path) -> Path | None:
             log.warning("resuming from the older checkpoint %s", path)
         return path
     return None
+
+
+def _load_to_check(torch: Any, path: Path) -> Any:
+    """The checkpoint's structure, its tensors memory-mapped rather than read: Lightning
+    reads the file right after, and reading it twice doubled the resume cost of a large
+    model. A truncated file fails either way; a file torch cannot map is read in full."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # checked again below, without the map, where a reason is reported
+        return torch.load(path, map_location="cpu", weights_only=False)

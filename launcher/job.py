@@ -32,6 +32,7 @@ def run_job(cfg: Any) -> str:
     from launcher.components import component_class
     from launcher.preflight import job_config
 
+    use_allocated_cpus()
     runtime = HydraConfig.get().runtime
     run_dir = Path(runtime.output_dir)
     recipe_dir = recipe_dir_of(runtime.config_sources)
@@ -61,6 +62,20 @@ def run_job(cfg: Any) -> str:
     if lead:
         write_status(run_dir, COMPLETED)
     return str(run_dir)
+
+
+def use_allocated_cpus() -> None:
+    """One torch thread per CPU SLURM gave this task, unless OMP_NUM_THREADS says.
+
+    torch starts one thread per core of the node, not of the allocation: on a
+    node shared with other jobs, a 4-CPU task running 64 threads crawls."""
+    import os
+
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit() and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(int(cpus))
 
 
 def _failed(lead: bool, run_dir: Path, exc: BaseException) -> None:

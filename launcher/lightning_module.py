@@ -65,7 +65,7 @@ class ESPnetLightningModule(pl.LightningModule):
 
     def log_stats(self, prefix: str, stats: Mapping[str, Any], weight: Any) -> None:
         """Log each stat as `<prefix>/<name>`, weighted over the epoch and synced across ranks."""
-        batch_size = max(1, int(weight.item() if torch.is_tensor(weight) else weight))
+        batch_size = _batch_size(weight)
         for name, value in stats.items():
             if value is None:
                 continue
@@ -175,6 +175,17 @@ class ESPnetLightningModule(pl.LightningModule):
 
             _set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+
+
+def _batch_size(weight: Any) -> Any:
+    """The weight of a batch's stats, as Lightning's `log` takes it. On a GPU it stays a
+    tensor there (Lightning only adds and divides it): reading it would make every step
+    wait for the GPU."""
+    if torch.is_tensor(weight):
+        if weight.device.type == "cpu":
+            return max(1, int(weight))
+        return weight.detach().clamp(min=1)
+    return max(1, int(weight))
 
 
 RESUME_KEY = "launcher_resume"

@@ -127,26 +127,32 @@ def requeue_this_job() -> str:
     return job_id
 
 
-def make_callback(exp_dir: Path) -> Any:
-    from pytorch_lightning.callbacks import Callback
+class PreemptionWatch:
+    """Acts on a received signal at a step boundary, on every rank together.
 
-    class Preemption(Callback):
-        """Acts on a received signal at the next step boundary, on every rank together."""
+    Called by `launcher.run_hooks.RunHooks`. With several ranks, whether any
+    rank has the signal is agreed (a collective) every `agree_every` steps,
+    at the same steps on every rank; one process just looks at its flag.
+    """
 
-        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-            # Lightning installs its own SIGTERM handler when fit starts; take it back,
-            # so that a signal always leads to a checkpoint first.
-            FLAG.retake()
+    def __init__(self, exp_dir: Path, agree_every: int = 8) -> None:
+        self.exp_dir = exp_dir
+        self.agree_every = agree_every
 
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                               batch_idx: int) -> None:
-            flagged = FLAG.received is not None
-            if trainer.world_size > 1:
-                flagged = trainer.strategy.reduce_boolean_decision(flagged, all=False)
-            if flagged:
-                checkpoint_and_leave(trainer, exp_dir, FLAG.policy)
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning installs its own SIGTERM handler when fit starts; take it back,
+        # so that a signal always leads to a checkpoint first.
+        FLAG.retake()
 
-    return Preemption()
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        flagged = FLAG.received is not None
+        if trainer.world_size > 1:
+            if trainer.global_step % self.agree_every:
+                return
+            flagged = trainer.strategy.reduce_boolean_decision(flagged, all=False)
+        if flagged:
+            checkpoint_and_leave(trainer, self.exp_dir, FLAG.policy)
 
 
 def checkpoint_and_leave(trainer: Any, exp_dir: Path, policy: RequeuePolicy) -> None:

@@ -97,11 +97,14 @@ def _check(config: Any, recipe: Recipe, run_dir: Path) -> Any:
 def _check_imports(job: Any, recipe_dir: Path) -> list:
     """The checks that import the configured classes; returns what they imported."""
     from launcher.components import COMPONENTS, component_class
+    from launcher.optim import check_manual_trainer_options
 
     classes = {name: component_class(job, name, recipe_dir) for name in COMPONENTS}
     trainer_options = {k: v for k, v in job["trainer"].items() if k != "_target_"}
     classes["trainer"].check_options(trainer_options)
+    check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
+    classes["system"].check_config(job, recipe_dir)
     located = [*classes.values()]
     _check_all_targets(job, "", recipe_dir, located)
     located.extend(_check_collate_fn(job, recipe_dir))

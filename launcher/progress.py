@@ -1,9 +1,11 @@
 """Progress as plain log lines, for log files where a redrawn bar is unreadable.
 
 In a batch job (no terminal) the Trainer logs a line every
-`progress_interval_s` seconds and at each epoch end: epoch, step, smoothed
-loss, throughput and time left in the epoch. Either way the same figures go
-to `progress.json` in the run directory, for `launch status`.
+`progress_interval_s` seconds and at each epoch end: epoch, step, mean loss
+since the last line, throughput and time left in the epoch. Either way the
+same figures go to `progress.json` in the run directory, for `launch status`.
+The loss stays a tensor until a line is written: reading it every step would
+wait for the GPU every step.
 """
 
 from __future__ import annotations
@@ -12,30 +14,36 @@ import logging
 import time
 from typing import Any
 
-from pytorch_lightning.callbacks import Callback
-
 log = logging.getLogger("launcher.progress")
 
 
-class ProgressLog(Callback):
+class ProgressLog:
+    """Called by `launcher.run_hooks.RunHooks`, with Lightning's hook arguments."""
+
     def __init__(self, exp_dir: str, interval_s: float = 30.0, lines: bool = True) -> None:
         self.exp_dir = exp_dir
         self.interval_s = interval_s
         self.lines = lines
-        self._loss: float | None = None
+        self._loss: float | None = None  # as last reported
+        self._loss_sum: Any = None  # since then, a tensor
+        self._losses = 0
         self._epoch_start = self._last = 0.0
+        self._first: int | None = None  # the first batch this process ran in the epoch
         self._done = 0
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._epoch_start = self._last = time.monotonic()
-        self._done = 0
+        self._first, self._done = None, 0
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
-            value = float(loss)
-            self._loss = value if self._loss is None else 0.9 * self._loss + 0.1 * value
+            loss = loss.detach() if hasattr(loss, "detach") else loss
+            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+            self._losses += 1
+        if self._first is None:  # a resumed epoch starts part-way through
+            self._first = batch_idx
         self._done = batch_idx + 1
         if time.monotonic() - self._last >= self.interval_s:
             self._report(trainer)
@@ -44,13 +52,16 @@ class ProgressLog(Callback):
         self._report(trainer)
 
     def _report(self, trainer: Any) -> None:
-        if not trainer.is_global_zero:
-            return
         now = time.monotonic()
         self._last = now
+        if self._losses:
+            self._loss = float(self._loss_sum) / self._losses
+            self._loss_sum, self._losses = None, 0
+        if not trainer.is_global_zero:
+            return
         elapsed = max(now - self._epoch_start, 1e-9)
         total = trainer.num_training_batches
-        rate = self._done / elapsed
+        rate = (self._done - (self._first or 0)) / elapsed
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
                  f"batch {self._done}/{total}", f"step {trainer.global_step}"]
         if self._loss is not None:

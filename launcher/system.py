@@ -34,6 +34,13 @@ class System:
         self.recipe_dir = Path(recipe_dir) if recipe_dir else None
 
     @classmethod
+    def check_config(cls, config: Any, recipe_dir: Path | None = None) -> None:
+        """Refuse settings of this System's own that would fail later, with a ConfigError.
+
+        `launch` calls it before anything is written or queued; a subclass with
+        keys of its own checks them here. The base System has none."""
+
+    @classmethod
     def known_stages(cls) -> list[str]:
         names = []
         for klass in reversed(cls.__mro__):

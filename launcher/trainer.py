@@ -62,24 +62,21 @@ class ESPnet3LightningTrainer:
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
             callbacks=[*build_callbacks(self.config.get("callbacks")),
                        *self.checkpoint_callbacks, *self.resilience_callbacks(),
-                       *progress_callbacks(options, self.config, self.exp_dir),
+                       run_hooks(options, self.config, self.exp_dir),
                        *self.extra_callbacks()],
             **options,
         )
 
     def resilience_callbacks(self) -> list:
-        """Periodic checkpoints and the preemption handler."""
+        """Periodic checkpoints, when configured (preemption is one of the run hooks)."""
         from launcher.checkpointing import periodic_checkpoint
-        from launcher.preemption import make_callback
 
-        callbacks = [make_callback(self.exp_dir)]
         steps = self.config.get("checkpoint_every_n_steps")
         minutes = self.config.get("checkpoint_every_min")
-        if steps or minutes:
-            callbacks.append(periodic_checkpoint(
-                self.exp_dir / CHECKPOINT_DIR, steps, minutes,
-                int(self.config.get("keep_periodic_checkpoints", 2))))
-        return callbacks
+        if not (steps or minutes):
+            return []
+        return [periodic_checkpoint(self.exp_dir / CHECKPOINT_DIR, steps, minutes,
+                                    int(self.config.get("keep_periodic_checkpoints", 2)))]
 
     # ---- hooks for a recipe's own Trainer -----------------------------------
     def extra_callbacks(self) -> list:
@@ -125,12 +122,16 @@ def as_list(value: Any) -> list:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
-def progress_callbacks(options: Mapping, config: Mapping, exp_dir: Path) -> list:
-    """Progress for `launch status`; plain log lines too wherever there is no bar."""
+def run_hooks(options: Mapping, config: Mapping, exp_dir: Path) -> Any:
+    """One callback for progress (for `launch status`, and plain log lines wherever
+    there is no bar) and for acting on preemption signals."""
+    from launcher.preemption import PreemptionWatch
     from launcher.progress import ProgressLog
+    from launcher.run_hooks import RunHooks
 
-    return [ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
-                        lines=not options.get("enable_progress_bar"))]
+    progress = ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
+                           lines=not options.get("enable_progress_bar"))
+    return RunHooks(progress, PreemptionWatch(exp_dir))
 
 
 def checkpoint_io_plugins(options: Mapping) -> list:

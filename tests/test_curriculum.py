@@ -127,6 +127,7 @@ def test_a_phase_that_changes_devices_is_refused_before_training(launch_cli, rec
     edit_config(recipe, lambda c: c["curriculum"][1]["trainer"].update(devices=2))
     code, _, err = launch_cli(recipe, f"exp_root={recipe / 'exp'}")
     assert code == 2 and "curriculum[1].trainer.devices" in err, err
+    assert not (recipe / "exp").exists(), "refused before anything is written"
 
 
 @pytest.mark.slow
@@ -164,4 +165,5 @@ def test_tones_curriculum_with_the_cluster_trainer_on_slurm(slurm_cluster, launc
         info = json.loads((run_dir / "phases" / phase / "cluster.json").read_text())
         (rank,) = info["ranks"]
         assert rank["node"] in ("n1", "n2") and rank["slurm_job_id"], rank
+        assert rank["torch_threads"] <= rank["cpus"], "no more threads than allocated CPUs"
         assert (run_dir / "phases" / phase / "throughput.csv").is_file()

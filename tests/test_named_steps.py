@@ -240,3 +240,4 @@ def test_trainer_clipping_with_optims_fails_with_the_replacement_named(launch_cl
                               "+trainer.gradient_clip_val=1.0")
     assert code == 2 and "key 'trainer.gradient_clip_val'" in err
     assert "'clip_grad_norm: 1.0'" in err and "Traceback" not in err
+    assert not (toy_recipe / "exp").exists(), "refused before anything is written"

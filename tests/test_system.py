@@ -36,3 +36,26 @@ def test_unknown_stage_is_refused_before_any_stage_runs():
     with pytest.raises(ConfigError, match=r"known stages of WithDecode: .*decode"):
         system.run(["train", "sing"])
     assert system.ran == []
+
+
+def test_stats_weighted_by_a_device_tensor_give_the_same_epoch_means(launch_cli, toy_recipe,
+                                                                     monkeypatch):
+    """On a GPU a batch's weight stays a tensor (no wait for the GPU each step): Lightning
+    must weigh the epoch means with it exactly as with the number read from it."""
+    import csv
+
+    from launcher import lightning_module
+
+    def epoch_means(exp):
+        # batches of 24, 24 and 16: a plain mean of the batches would differ
+        assert launch_cli(toy_recipe, f"exp_root={exp}", "dataloader.batch_size=24")[0] == 0
+        (run_dir,) = exp.iterdir()
+        with open(run_dir / "metrics.csv") as f:
+            return [(r["train/loss"], r["valid/loss"]) for r in csv.DictReader(f)
+                    if r.get("train/loss") or r.get("valid/loss")]
+
+    as_numbers = epoch_means(toy_recipe / "numbers")
+    assert len(as_numbers) >= 2
+    monkeypatch.setattr(lightning_module, "_batch_size",
+                        lambda weight: weight.detach().clamp(min=1))
+    assert epoch_means(toy_recipe / "tensors") == as_numbers

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import CSVLogger
-from recipe_code import recipe_module
+from recipe_code import recipe_module, training_arguments
 from torch.utils.data import DataLoader
 
 
@@ -39,14 +39,7 @@ class LitRegressor(pl.LightningModule):
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = training_arguments(__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=1, help=">1: DDP on CPU (gloo)")
     parser.add_argument("--out", required=True, help="folder for logs and checkpoints")
     parser.add_argument("--idle-callbacks", type=int, default=0,

@@ -7,6 +7,7 @@ folder is loaded as a package under an explicit name (no `sys.path` edits).
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import sys
@@ -26,3 +27,16 @@ def recipe_module(name: str) -> ModuleType:
         sys.modules[PACKAGE] = package
         spec.loader.exec_module(package)
     return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+def training_arguments(description: str) -> argparse.ArgumentParser:
+    """The model, data and run options every baseline takes, named as bench/run.py passes them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser

@@ -12,19 +12,12 @@ import argparse
 from collections.abc import Sequence
 
 import torch
-from recipe_code import recipe_module
+from recipe_code import recipe_module, training_arguments
 from torch.utils.data import DataLoader
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = training_arguments(__doc__.splitlines()[0])
     return parser.parse_args(argv)
 
 

@@ -1,6 +1,6 @@
 """A Trainer for the B1 ablation: the shared Trainer less some of its own callbacks.
 
-    trainer._target_=src.ablation.WithoutCallbacks "+trainer.without=[ProgressLog]"
+    trainer._target_=src.ablation.WithoutCallbacks "+trainer.without=[RunHooks]"
 
 removes the callbacks of those class names after the shared Trainer built
 them, so that B1 can tell what they cost per step. Not for real runs:

@@ -1,0 +1,77 @@
+"""Progress lines and progress.json: what a researcher reads in a batch job's log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import torch
+
+from launcher import progress
+from launcher.run_hooks import RunHooks
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def trainer(step: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(is_global_zero=True, num_training_batches=100, current_epoch=0,
+                           max_epochs=2, global_step=step)
+
+
+def test_a_resumed_epoch_reports_its_own_rate_and_time_left(tmp_path, monkeypatch, caplog):
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    log = progress.ProgressLog(str(tmp_path), interval_s=10)
+    log.on_train_epoch_start(trainer(), None)
+    for batch in range(60, 80):  # resumed at batch 60: 20 batches in 10 s
+        clock.now += 0.5
+        with caplog.at_level(logging.INFO, logger="launcher.progress"):
+            log.on_train_batch_end(trainer(batch + 1), None, {"loss": torch.tensor(1.0)},
+                                   None, batch)
+    line = caplog.records[-1].getMessage()
+    assert "batch 80/100" in line and "2.00 batch/s" in line, line
+    assert "epoch ETA 00:00:10" in line, line
+    assert json.loads((tmp_path / "progress.json").read_text())["batches_per_s"] == 2.0
+
+
+def test_the_loss_shown_is_the_mean_since_the_last_line(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    log = progress.ProgressLog(str(tmp_path), interval_s=10, lines=False)
+    log.on_train_epoch_start(trainer(), None)
+    for batch, loss in enumerate([4.0, 2.0, 1.0, 1.0]):
+        clock.now += 10 if batch in (1, 3) else 0  # a line after batches 1 and 3
+        log.on_train_batch_end(trainer(batch + 1), None, torch.tensor(loss), None, batch)
+        if batch == 1:
+            assert json.loads((tmp_path / "progress.json").read_text())["loss"] == 3.0
+    assert json.loads((tmp_path / "progress.json").read_text())["loss"] == 1.0
+    log.on_train_epoch_end(trainer(4), None)  # no new loss: the last mean stays
+    assert json.loads((tmp_path / "progress.json").read_text())["loss"] == 1.0
+
+
+def test_run_hooks_call_each_duty_in_order_and_only_its_own_hooks():
+    calls = []
+
+    class Progress:
+        def on_train_batch_end(self, *args):
+            calls.append(("progress", args[-1]))
+
+    class Watch:
+        def on_train_start(self, *args):
+            calls.append(("watch", "start"))
+
+        def on_train_batch_end(self, *args):
+            calls.append(("watch", args[-1]))
+
+    hooks = RunHooks(Progress(), Watch())
+    hooks.on_train_start(None, None)
+    hooks.on_train_epoch_start(None, None)
+    hooks.on_train_batch_end(None, None, None, None, 7)
+    assert calls == [("watch", "start"), ("progress", 7), ("watch", 7)]
