@@ -50,7 +50,8 @@ class ESPnet3LightningTrainer:
         options = {k: v for k, v in self.config.items() if k not in WRAPPER_KEYS}
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
-        self.checkpoint_callbacks = checkpoint_callbacks(self.exp_dir, self.criteria)
+        self.checkpoint_callbacks = checkpoint_callbacks(
+            self.exp_dir, self.criteria, run_duties(options, self.config, self.exp_dir))
         options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options),
                               *checkpoint_io_plugins(options)]
         # Our dataloaders shard batches across ranks themselves (exactly resumable).
@@ -62,7 +63,6 @@ class ESPnet3LightningTrainer:
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
             callbacks=[*build_callbacks(self.config.get("callbacks")),
                        *self.checkpoint_callbacks, *self.resilience_callbacks(),
-                       run_hooks(options, self.config, self.exp_dir),
                        *self.extra_callbacks()],
             **options,
         )
@@ -122,16 +122,15 @@ def as_list(value: Any) -> list:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
-def run_hooks(options: Mapping, config: Mapping, exp_dir: Path) -> Any:
-    """One callback for progress (for `launch status`, and plain log lines wherever
-    there is no bar) and for acting on preemption signals."""
+def run_duties(options: Mapping, config: Mapping, exp_dir: Path) -> tuple:
+    """Progress (for `launch status`, and plain log lines wherever there is no bar),
+    then acting on preemption signals; called at every step by `RunHooks`."""
     from launcher.preemption import PreemptionWatch
     from launcher.progress import ProgressLog
-    from launcher.run_hooks import RunHooks
 
     progress = ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
                            lines=not options.get("enable_progress_bar"))
-    return RunHooks(progress, PreemptionWatch(exp_dir))
+    return progress, PreemptionWatch(exp_dir)
 
 
 def checkpoint_io_plugins(options: Mapping) -> list:
@@ -175,13 +174,17 @@ def metric_slug(metric: str) -> str:
     return re.sub(r"[^\w.-]", "_", metric)
 
 
-def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]]) -> list:
+def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]],
+                         duties: tuple = ()) -> list:
+    """`last.ckpt` (its callback also runs the per-step `duties`) and each criterion's best."""
     from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from launcher.run_hooks import RunHooks
 
     directory = str(exp_dir / CHECKPOINT_DIR)
     # No "-v1" copies: a resumed run overwrites its own files.
-    callbacks = [ModelCheckpoint(dirpath=directory, save_last=True, save_top_k=0,
-                                 enable_version_counter=False)]
+    callbacks = [RunHooks(duties, dirpath=directory, save_last=True, save_top_k=0,
+                          enable_version_counter=False)]
     for metric, top_k, mode in criteria:
         slug = metric_slug(metric)
         callbacks.append(ModelCheckpoint(

@@ -56,8 +56,14 @@ def test_the_loss_shown_is_the_mean_since_the_last_line(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "progress.json").read_text())["loss"] == 1.0
 
 
-def test_run_hooks_call_each_duty_in_order_and_only_its_own_hooks():
+def test_the_last_checkpoint_callback_calls_each_duty_after_its_own_hook(monkeypatch):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
     calls = []
+    monkeypatch.setattr(ModelCheckpoint, "on_train_start",
+                        lambda self, *args: calls.append(("checkpoint", "start")))
+    monkeypatch.setattr(ModelCheckpoint, "on_train_batch_end",
+                        lambda self, *args: calls.append(("checkpoint", args[-1])))
 
     class Progress:
         def on_train_batch_end(self, *args):
@@ -70,8 +76,9 @@ def test_run_hooks_call_each_duty_in_order_and_only_its_own_hooks():
         def on_train_batch_end(self, *args):
             calls.append(("watch", args[-1]))
 
-    hooks = RunHooks(Progress(), Watch())
+    hooks = RunHooks((Progress(), Watch()), dirpath="unused", save_last=True, save_top_k=0)
     hooks.on_train_start(None, None)
     hooks.on_train_epoch_start(None, None)
     hooks.on_train_batch_end(None, None, None, None, 7)
-    assert calls == [("watch", "start"), ("progress", 7), ("watch", 7)]
+    assert calls == [("checkpoint", "start"), ("watch", "start"),
+                     ("checkpoint", 7), ("progress", 7), ("watch", 7)]

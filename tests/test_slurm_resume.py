@@ -141,6 +141,24 @@ def test_killed_rank_ends_the_job_in_bounded_time_and_relaunch_resumes(
     assert "resuming from" in log and read_status(run_dir)["state"] == "completed"
 
 
+def test_a_warning_to_a_two_node_run_checkpoints_on_both_and_requeues_once(
+        launch_cli, toy_recipe):
+    """The ranks agree on acting at the same step (every PreemptionWatch.agree_every
+    steps), so both stop there, one checkpoint is taken and the job requeued once."""
+    from launcher.preemption import PreemptionWatch
+
+    agree_every = PreemptionWatch(Path(".")).agree_every
+    job_id, run_dir = submit(launch_cli, toy_recipe, toy_recipe / "exp", "resources.nodes=2")
+    at_step(run_dir, 2)
+    warn(job_id)
+    state_is(run_dir, "requeued", requeues=1)
+    assert read_status(run_dir)["step"] % agree_every == 0
+    state_is(run_dir, "completed")
+    log = (run_dir / "run.log").read_text()
+    assert log.count("requeued job") == 1 and "resuming from" in log
+    assert sacct_states([job_id])[job_id] == "COMPLETED"
+
+
 def test_relaunching_a_finished_sweep_submits_nothing(launch_cli, toy_recipe, slurm_cluster):
     exp = toy_recipe / "exp"
     args = [toy_recipe, f"exp_root={exp}", "hydra/launcher=slurm", "--wait", "-m",
