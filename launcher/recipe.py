@@ -72,9 +72,11 @@ def compose_sweep(recipe: Recipe, jobs: Sequence[Sequence[str]]) -> list:
     defaults-list machinery, which a sweep over values does not change. So
     when the jobs differ only in plain values, the first job is composed and
     each other job is its copy with its own values applied, as Hydra applies
-    value overrides after composing. The last job is also composed in full and
-    compared, which catches a value that steers the composition (an
-    interpolation in a defaults list); then every job is composed in full.
+    value overrides after composing. A key counts as a config group when the
+    recipe's conf/ (or the launcher's) has a folder of that name; the last job
+    is also composed in full and compared, which catches a group found some
+    other way (one registered in Hydra's ConfigStore), and then every job is
+    composed in full.
     """
     jobs = [list(job) for job in jobs]
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] \
