@@ -80,7 +80,8 @@ def test_scheduler_calls_are_counted(quick_run):
         pytest.skip("the local SLURM cluster is not up (run: make slurm-up)")
     _, _, report = quick_run
     figures = {f["name"]: f for s in report["sections"] for f in s["figures"]}
-    assert figures["sbatch calls: launch -m"]["value"] == 1
+    assert figures["sbatch calls: launch -m, first launch"]["value"] == 1
+    assert figures["sbatch calls: launch -m, again"]["value"] == 1
     b4 = next(s for s in report["sections"] if s["key"] == "B4")
     if not b4["unavailable"]:
         calls = {f["name"]: f["value"] for f in b4["figures"] if f["unit"] == "calls"}

@@ -148,7 +148,9 @@ def test_a_warning_to_a_two_node_run_checkpoints_on_both_and_requeues_once(
     from launcher.preemption import PreemptionWatch
 
     agree_every = PreemptionWatch(Path(".")).agree_every
-    job_id, run_dir = submit(launch_cli, toy_recipe, toy_recipe / "exp", "resources.nodes=2")
+    # 2 steps an epoch on each of two ranks: 8 epochs make 16 steps
+    job_id, run_dir = submit(launch_cli, toy_recipe, toy_recipe / "exp", "resources.nodes=2",
+                             "trainer.max_epochs=8")
     at_step(run_dir, 2)
     warn(job_id)
     state_is(run_dir, "requeued", requeues=1)
