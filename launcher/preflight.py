@@ -11,6 +11,7 @@ skip importing torch and Lightning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,10 @@ def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str]) 
 def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:
     """Where a key's value came from: a command-line override or the config file."""
     if key:
-        root = key.split("[", 1)[0]
+        dotted = re.sub(r"\[(\d+)\]", r".\1", key)  # optims[0].lr, as Hydra spells it
         for override in overrides:
             k = override_key(override)
-            if root == k or root.startswith(k + ".") or root.startswith(k + "/"):
+            if dotted == k or dotted.startswith((k + ".", k + "/")):
                 return f"command-line override '{override.removeprefix('++')}'"
     return str(config_file)
 

@@ -18,6 +18,7 @@ from launcher.runstate import read_status
 
 FINISHED = ("completed", "failed", "timed out", "cancelled", "out of retries", "stopped")
 PROGRESS_FILE = "progress.json"
+PHASES_DIR = "phases"  # launcher.curriculum.PHASES_DIR (not imported: it imports more)
 
 
 @dataclass
@@ -41,7 +42,7 @@ def rows(sweep: Sweep, jobs: list[SubmittedJob]) -> list[Row]:
         run = read_status(job.run_dir)
         sched = live.get(job.job_id)
         metric = tracked_metric(job.run_dir)
-        latest, best = metric_values(job.run_dir, metric)
+        latest, best = metric_values(str(live_dir(job.run_dir)), metric)
         table.append(Row(job.job_id or "-", shown(job.overrides), state_of(job, run, sched),
                          progress_of(job.run_dir), latest, best,
                          (sched.elapsed if sched else "") or elapsed_of(run),
@@ -86,14 +87,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def live_dir(run_dir: str) -> Path:
+    """Where a run writes its progress and metrics: its folder, or for a run in
+    phases (launcher.curriculum), the phase that wrote last."""
+    run = Path(run_dir)
+    if (run / PROGRESS_FILE).is_file():
+        return run
+    phases = [p for p in (run / PHASES_DIR).glob("*") if (p / PROGRESS_FILE).is_file()]
+    return max(phases, key=lambda p: (p / PROGRESS_FILE).stat().st_mtime_ns, default=run)
+
+
 def progress_of(run_dir: str) -> str:
     import json
 
-    path = Path(run_dir) / PROGRESS_FILE
+    folder = live_dir(run_dir)
+    path = folder / PROGRESS_FILE
     if not path.is_file():
         return "-"
     progress = json.loads(path.read_text())
-    return f"{progress.get('epoch', '?')}/{progress.get('max_epochs', '?')} " \
+    phase = f"{folder.name} " if folder != Path(run_dir) else ""
+    return f"{phase}{progress.get('epoch', '?')}/{progress.get('max_epochs', '?')} " \
            f"s{progress.get('step', '?')}"
 
 

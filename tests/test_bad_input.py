@@ -142,3 +142,19 @@ def test_recipe_folder_without_conf(launch_cli, tmp_path):
 def test_unknown_config_name_lists_the_available_ones(launch_cli, toy_recipe):
     code, _, err = launch_cli(toy_recipe, "--config-name", "trian")
     assert code == 2 and "no config 'trian.yaml'" in err and "config" in err
+
+
+@pytest.mark.parametrize("key,override,blamed", [
+    ("optims[0].clip_grad_norm", "optims.0.clip_grad_norm=-1", True),
+    ("optims[1].optim._target_", "optims.1.optim._target_=x.Y", True),
+    ("optims[0].clip_grad_norm", "optims.1.clip_grad_norm=-1", False),
+    ("optims[0].clip_grad_norm", "++optims=[]", True),
+    ("trainer.max_epochs", "trainer.max_epochs_x=3", False),
+])
+def test_a_list_entry_set_on_the_command_line_is_blamed_on_the_override(key, override,
+                                                                        blamed):
+    from launcher.preflight import origin
+
+    where = origin(key, [override], Path("conf/config.yaml"))
+    assert (where.startswith("command-line override") if blamed
+            else where == "conf/config.yaml"), where

@@ -93,3 +93,22 @@ def test_gpu_pool_gives_each_job_its_own_gpus():
     second.finished = True
     pool.release_finished()
     assert pool.can_take() and pool.take() == [2, 3]
+
+
+def test_a_run_in_phases_shows_the_phase_that_wrote_last(tmp_path):
+    import os
+
+    from launcher.status import live_dir, metric_values, progress_of
+
+    run = tmp_path / "run"
+    for n, (phase, epoch, step, loss) in enumerate((("short", 2, 20, 0.9), ("long", 1, 30, 0.4))):
+        folder = run / "phases" / phase
+        folder.mkdir(parents=True)
+        (folder / "progress.json").write_text(
+            json.dumps({"epoch": epoch, "max_epochs": 2, "step": step}))
+        (folder / "metrics.csv").write_text(f"epoch,step,valid/loss\n0,{step},{loss}\n")
+        os.utime(folder / "progress.json", ns=(n * 10**9, n * 10**9))
+    assert live_dir(str(run)) == run / "phases" / "long"
+    assert progress_of(str(run)) == "long 1/2 s30"
+    assert metric_values(str(live_dir(str(run))), ("valid/loss", "min")) == ("0.4", "0.4")
+    assert progress_of(str(tmp_path / "plain")) == "-"
