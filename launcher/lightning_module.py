@@ -69,8 +69,8 @@ class ESPnetLightningModule(pl.LightningModule):
         for name, value in stats.items():
             if value is None:
                 continue
-            if torch.is_tensor(value):
-                value = value.detach().float()
+            if torch.is_tensor(value) and not value.is_floating_point():
+                value = value.float()  # Lightning's `log` detaches a copy itself
             self.log(f"{prefix}/{name}", value, on_step=False, on_epoch=True,
                      batch_size=batch_size, sync_dist=True, prog_bar=name == "loss")
 
@@ -178,13 +178,11 @@ class ESPnetLightningModule(pl.LightningModule):
 
 
 def _batch_size(weight: Any) -> Any:
-    """The weight of a batch's stats, as Lightning's `log` takes it. On a GPU it stays a
-    tensor there (Lightning only adds and divides it): reading it would make every step
-    wait for the GPU."""
+    """The weight of a batch's stats, as Lightning's `log` takes it. A tensor stays one,
+    where it is (Lightning only multiplies, adds and divides by it): reading it would
+    make every step wait for the GPU."""
     if torch.is_tensor(weight):
-        if weight.device.type == "cpu":
-            return max(1, int(weight))
-        return weight.detach().clamp(min=1)
+        return weight.detach() if weight.requires_grad else weight
     return max(1, int(weight))
 
 

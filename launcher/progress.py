@@ -25,8 +25,7 @@ class ProgressLog:
         self.interval_s = interval_s
         self.lines = lines
         self._loss: float | None = None  # as last reported
-        self._loss_sum: Any = None  # since then, a tensor
-        self._losses = 0
+        self._losses: list = []  # since then, as the steps returned them
         self._epoch_start = self._last = 0.0
         self._first: int | None = None  # the first batch this process ran in the epoch
         self._done = 0
@@ -39,9 +38,8 @@ class ProgressLog:
                            batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
-            loss = loss.detach() if hasattr(loss, "detach") else loss
-            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
-            self._losses += 1
+            self._losses.append(loss.detach() if getattr(loss, "requires_grad", False)
+                                else loss)
         if self._first is None:  # a resumed epoch starts part-way through
             self._first = batch_idx
         self._done = batch_idx + 1
@@ -55,8 +53,8 @@ class ProgressLog:
         now = time.monotonic()
         self._last = now
         if self._losses:
-            self._loss = float(self._loss_sum) / self._losses
-            self._loss_sum, self._losses = None, 0
+            self._loss = float(sum(self._losses)) / len(self._losses)
+            self._losses = []
         if not trainer.is_global_zero:
             return
         elapsed = max(now - self._epoch_start, 1e-9)

@@ -28,6 +28,7 @@ class RunHooks(ModelCheckpoint):
         self.duties = tuple(duties)
         self._calls = {hook: [getattr(d, hook) for d in self.duties if hasattr(d, hook)]
                        for hook in HOOKS}
+        self._batch_end = self._calls["on_train_batch_end"]  # every step: one lookup less
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_start(trainer, pl_module)
@@ -42,7 +43,7 @@ class RunHooks(ModelCheckpoint):
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        for call in self._calls["on_train_batch_end"]:
+        for call in self._batch_end:
             call(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
