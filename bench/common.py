@@ -186,6 +186,15 @@ def median_step_ms(step_ends: Sequence[float], warmup: int) -> float:
     return 1e3 * statistics.median(b - a for a, b in itertools.pairwise(window))
 
 
+def fastest_window_ms(step_ends: Sequence[float], warmup: int, width: int = 100) -> float:
+    """The mean step of the fastest `width` consecutive steps: what a step costs when
+    nothing else on the machine gets in the way (other work only ever adds time)."""
+    ends = step_ends[warmup - 1:]
+    if len(ends) <= width:
+        return 1e3 * (ends[-1] - ends[0]) / max(1, len(ends) - 1)
+    return 1e3 * min(ends[i + width] - ends[i] for i in range(len(ends) - width)) / width
+
+
 def interleaved(reps: int, paths: Mapping[str, Callable[[int], T]]) -> dict[str, list[T]]:
     """Run each path once per repetition, in turn (A B C A B C ...), so that a slow
     patch of the machine hits every path alike; return the samples per path."""
