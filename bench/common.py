@@ -134,11 +134,15 @@ def bench_env(extra: Mapping[str, str] | None = None, *, threads: int | None = N
 
 
 def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 300,
-        cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command to its end; on failure raise with the end of its output."""
+        cwd: Path = ROOT, check: bool = True, cpu: int | None = None
+        ) -> subprocess.CompletedProcess:
+    """Run a command to its end (on core `cpu` alone, if given); on failure raise with
+    the end of its output."""
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     try:
         done = subprocess.run(list(argv), env=dict(env) if env else bench_env(), cwd=cwd,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=pin)
     except subprocess.TimeoutExpired:
         raise BenchError(f"{' '.join(argv[:4])} ... timed out after {timeout:.0f} s") from None
     if check and done.returncode != 0:
@@ -202,6 +206,48 @@ def interleaved(reps: int, paths: Mapping[str, Callable[[int], T]]) -> dict[str,
     for rep in range(reps):
         for name, measure in paths.items():
             samples[name].append(measure(rep))
+    return samples
+
+
+def side_by_side(reps: int, pairs: Sequence[tuple[str, str | None]],
+                 paths: Mapping[str, Callable[[int, int | None], T]]) -> dict[str, list[T]]:
+    """Run the two paths of each pair at the same time, each on a core of its own (the
+    cores swapped every repetition), pair after pair, `reps` times.
+
+    On a machine whose host also runs other work, whole runs are at times 10-30%
+    slower; paths measured one after the other then differ by more than the few
+    percent being measured. Side by side, both paths of a pair meet the same
+    conditions. Without two cores, the paths run one after the other."""
+    import threading
+
+    samples: dict[str, list[T]] = {name: [] for pair in pairs for name in pair if name}
+    two_cores = len(os.sched_getaffinity(0)) >= 2
+    for rep in range(reps):
+        for pair in pairs:
+            names = [name for name in pair if name]
+            if not two_cores:
+                for name in names:
+                    samples[name].append(paths[name](rep, None))
+                continue
+            results: dict[str, Any] = {}
+
+            def measure(name: str, cpu: int, rep: int = rep,
+                        results: dict = results) -> None:
+                try:
+                    results[name] = paths[name](rep, cpu)
+                except BaseException as exc:  # raised below, in the caller's thread
+                    results[name] = exc
+
+            threads = [threading.Thread(target=measure, args=(name, (i + rep) % 2))
+                       for i, name in enumerate(names)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for name in names:
+                if isinstance(results[name], BaseException):
+                    raise results[name]
+                samples[name].append(results[name])
     return samples
 
 
