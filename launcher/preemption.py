@@ -131,13 +131,16 @@ class PreemptionWatch:
     """Acts on a received signal at a step boundary, on every rank together.
 
     Called by `launcher.run_hooks.RunHooks`. With several ranks, whether any
-    rank has the signal is agreed (a collective) every `agree_every` steps,
-    at the same steps on every rank; one process just looks at its flag.
+    rank has the signal is agreed (a collective) every `agree_every` batches,
+    counted from the start of this process's fit, so at the same batches on
+    every rank; one process just looks at its flag. (Not by global step: with
+    several optimizers it can move in strides that skip every multiple.)
     """
 
     def __init__(self, exp_dir: Path, agree_every: int = 8) -> None:
         self.exp_dir = exp_dir
         self.agree_every = agree_every
+        self._batches = 0
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # Lightning installs its own SIGTERM handler when fit starts; take it back,
@@ -146,9 +149,10 @@ class PreemptionWatch:
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        self._batches += 1
         flagged = FLAG.received is not None
         if trainer.world_size > 1:
-            if trainer.global_step % self.agree_every:
+            if self._batches % self.agree_every:
                 return
             flagged = trainer.strategy.reduce_boolean_decision(flagged, all=False)
         if flagged:

@@ -143,8 +143,9 @@ def test_killed_rank_ends_the_job_in_bounded_time_and_relaunch_resumes(
 
 def test_a_warning_to_a_two_node_run_checkpoints_on_both_and_requeues_once(
         launch_cli, toy_recipe):
-    """The ranks agree on acting at the same step (every PreemptionWatch.agree_every
-    steps), so both stop there, one checkpoint is taken and the job requeued once."""
+    """The ranks agree on acting at the same batch (every PreemptionWatch.agree_every
+    batches; one optimizer: one step a batch), so both stop there, one checkpoint is
+    taken and the job requeued once."""
     from launcher.preemption import PreemptionWatch
 
     agree_every = PreemptionWatch(Path(".")).agree_every
