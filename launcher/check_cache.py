@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.components import COMPONENTS, CONSTRUCTION_KEYS, target_of
+from launcher.resolve import keys_named
 
 _passed_here: set[str] = set()  # keys checked in this process
 
@@ -37,7 +38,7 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
 
     plain = OmegaConf.to_container(job, resolve=False)
     shape: dict[str, Any] = {
-        "targets": sorted(_strings_at(plain, ("_target_", "collate_fn"))),
+        "targets": sorted(map(str, keys_named(plain, ("_target_", "collate_fn")))),
         "model_keys": sorted(k for k in plain.get("model") or {} if k not in CONSTRUCTION_KEYS),
         "trainer": plain.get("trainer"),
         "stages": plain.get("stages"),
@@ -48,7 +49,7 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
         shape["config"] = plain  # a System's own check_config may read any of it
     if plain.get("optims") is not None:  # parameter groups: the model is built
         try:
-            shape["groups"] = OmegaConf.to_container(job, resolve=True)["model"], \
+            shape["groups"] = OmegaConf.to_container(job.model, resolve=True), \
                 OmegaConf.to_container(job.optims, resolve=True)
         except OmegaConfBaseException:
             return None
@@ -85,21 +86,6 @@ def _entry(key: str) -> Path:
     from launcher.registry import state_dir
 
     return state_dir() / "checks" / f"{key}.json"
-
-
-def _strings_at(node: Any, names: tuple[str, ...], path: str = "") -> list[tuple[str, str]]:
-    found = []
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            here = f"{path}.{k}"
-            if k in names and isinstance(v, str):
-                found.append((here, v))
-            else:
-                found.extend(_strings_at(v, names, here))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            found.extend(_strings_at(v, names, f"{path}[{i}]"))
-    return found
 
 
 def _recipe_code(recipe_dir: Path) -> str:

@@ -45,13 +45,11 @@ def periodic_checkpoint(directory: Path, every_n_steps: int | None,
 
 def resume_checkpoint(directory: Path) -> Path | None:
     """The newest checkpoint in `directory` that loads, or None if there is none."""
-    import torch
-
     candidates = sorted((p for p in directory.glob("*.ckpt") if p.is_file()),
                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for i, path in enumerate(candidates):
         try:
-            state = _load_to_check(torch, path)
+            state = _load_to_check(path)
         except Exception as exc:  # any unreadable file: fall back to an older one
             log.warning("checkpoint %s is unreadable (%s: %s); trying an older one",
                         path, type(exc).__name__, str(exc).splitlines()[0][:200])
@@ -65,10 +63,12 @@ def resume_checkpoint(directory: Path) -> Path | None:
     return None
 
 
-def _load_to_check(torch: Any, path: Path) -> Any:
+def _load_to_check(path: Path) -> Any:
     """The checkpoint's structure, its tensors memory-mapped rather than read: Lightning
     reads the file right after, and reading it twice doubled the resume cost of a large
     model. A truncated file fails either way; a file torch cannot map is read in full."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception:  # checked again below, without the map, where a reason is reported

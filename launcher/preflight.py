@@ -106,25 +106,15 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
-    located = [*classes.values()]
-    _check_all_targets(job, "", recipe_dir, located)
-    located.extend(_check_collate_fn(job, recipe_dir))
-    return located
+    return [*classes.values(), *_check_all_targets(job, recipe_dir),
+            *_check_collate_fn(job, recipe_dir)]
 
 
-def _check_all_targets(node: Any, path: str, recipe_dir: Path, located: list) -> None:
-    from launcher.resolve import locate
+def _check_all_targets(job: Any, recipe_dir: Path) -> list:
+    from launcher.resolve import keys_named, locate
 
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            here = f"{path}.{key}" if path else str(key)
-            if key == "_target_":
-                located.append(locate(value, key=here, recipe_dir=recipe_dir))
-            else:
-                _check_all_targets(value, here, recipe_dir, located)
-    elif isinstance(node, Sequence) and not isinstance(node, str):
-        for i, value in enumerate(node):
-            _check_all_targets(value, f"{path}[{i}]", recipe_dir, located)
+    return [locate(target, key=here, recipe_dir=recipe_dir)
+            for here, target in keys_named(job, ("_target_",))]
 
 
 def _check_collate_fn(job: Any, recipe_dir: Path) -> list:

@@ -84,8 +84,11 @@ def compose_sweep(recipe: Recipe, jobs: Sequence[Sequence[str]]) -> list:
     if len(jobs) < 3 or varying is None \
             or not all(_plain_value(recipe, jobs[0][i]) for i in varying):
         return [compose(recipe, job) for job in jobs]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     first = compose(recipe, jobs[0])
-    configs = [first, *(_with_values(recipe, first, job, varying) for job in jobs[1:])]
+    parser = OverridesParser.create()
+    configs = [first, *(_with_values(recipe, first, job, varying, parser) for job in jobs[1:])]
     if configs[-1] != compose(recipe, jobs[-1]):
         return [compose(recipe, job) for job in jobs]
     return configs
@@ -102,12 +105,11 @@ def _plain_value(recipe: Recipe, override: str) -> bool:
     return not ((recipe.conf_dir / group).is_dir() or (SHARED_CONF_DIR / group).is_dir())
 
 
-def _with_values(recipe: Recipe, first, job: Sequence[str], varying: Sequence[int]):
+def _with_values(recipe: Recipe, first, job: Sequence[str], varying: Sequence[int], parser):
     """The first job's config with this job's values; `compose` names any error."""
     import copy
 
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -116,7 +118,7 @@ def _with_values(recipe: Recipe, first, job: Sequence[str], varying: Sequence[in
     config = copy.deepcopy(first)
     try:
         ConfigLoaderImpl._apply_overrides_to_config(
-            OverridesParser.create().parse_overrides(values), config)
+            parser.parse_overrides(values), config)
     except (HydraException, OmegaConfBaseException):
         return compose(recipe, job)
     return config

@@ -15,7 +15,7 @@ import inspect
 import re
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,22 @@ def translate_all_targets(node: Any, recipe_dir: Path | None) -> Any:
     if isinstance(node, list):
         return [translate_all_targets(v, recipe_dir) for v in node]
     return node
+
+
+def keys_named(node: Any, names: tuple[str, ...], path: str = ""
+               ) -> Iterator[tuple[str, Any]]:
+    """`(path, value)` of every key called one of `names`, at any depth, in order;
+    paths read `trainer.callbacks[0]._target_`."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if key in names:
+                yield here, value
+            else:
+                yield from keys_named(value, names, here)
+    elif isinstance(node, Sequence) and not isinstance(node, str):
+        for i, value in enumerate(node):
+            yield from keys_named(value, names, f"{path}[{i}]")
 
 
 def locate(target: str, *, key: str, recipe_dir: Path | None = None) -> Any:
