@@ -22,10 +22,22 @@ PERIODIC_PREFIX = "periodic-"
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
                         storage_options: Any | None = None) -> None:
+        from launcher.atomic import NoSpace, out_of_space, temporary_path
+
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        tmp = temporary_path(path)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        except Exception as exc:
+            full = out_of_space(exc, tmp)  # asked before the partial file frees its space
+            tmp.unlink(missing_ok=True)
+            if full:
+                raise NoSpace(path) from exc
+            raise
+        except BaseException:  # interrupted: no half-written temporary is left behind
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def periodic_checkpoint(directory: Path, every_n_steps: int | None,

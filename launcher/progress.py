@@ -78,10 +78,8 @@ class ProgressLog:
 
 def write_progress(exp_dir: str, progress: dict) -> None:
     import json
-    import os
     from pathlib import Path
 
-    path = Path(exp_dir) / "progress.json"
-    tmp = path.with_name(f".progress.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(progress))
-    tmp.replace(path)
+    from launcher.atomic import write_text
+
+    write_text(Path(exp_dir) / "progress.json", json.dumps(progress))

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from launcher.registry import SubmittedJob, Sweep, find
-from launcher.status import metric_history, rows, tracked_metric
+from launcher.status import DEFAULT_METRIC, metric_history, rows
 
 
 def overrides_by_key(job: SubmittedJob) -> dict[str, str]:
@@ -32,23 +32,29 @@ def swept_keys(jobs: list[SubmittedJob]) -> list[str]:
 
 
 def write(target: str | None) -> list[Path]:
+    """Write the report; a run whose files cannot be read is a row with a note."""
     sweep, jobs = find(target)
     out = Path(sweep.sweep_dir)
-    metric, mode = tracked_metric(jobs[0].run_dir) if jobs else ("valid/loss", "min")
     table = rows(sweep, jobs)
-    keys = swept_keys(jobs)
-    records = []
+    metric, mode = next((r.metric for j, r in zip(jobs, table, strict=True) if not j.problem),
+                        DEFAULT_METRIC)
+    keys = swept_keys([j for j in jobs if not j.problem])
+    records, histories = [], []
     for job, row in zip(jobs, table, strict=True):
-        history = metric_history(job.run_dir, metric)
+        problems: list[str] = []
+        history = metric_history(job.run_dir, metric, problems) if not job.problem else []
+        notes = [row.note, *(p for p in problems if p not in row.note)]
+        histories.append(history)
         values = [v for _, v in history]
         best = (min(values) if mode == "min" else max(values)) if values else None
         records.append({
             "job_id": row.job_id, **{k: overrides_by_key(job).get(k, "") for k in keys},
             "state": row.state, f"best {metric}": best, f"final {metric}": values[-1]
             if values else None, "epochs": row.epoch_step.split("/")[0]
-            if row.epoch_step != "-" else "", "wall time": row.elapsed, "run_dir": job.run_dir})
+            if row.epoch_step not in ("-", "?") else "", "wall time": row.elapsed,
+            "run_dir": job.run_dir, "note": "; ".join(n for n in notes if n)})
     written = [_write_csv(out / "report.csv", records)]
-    written.append(_curves(out / "curves.png", sweep, jobs, metric))
+    written.append(_curves(out / "curves.png", sweep, jobs, histories, metric))
     for key in keys:
         written.append(_best_vs(out / f"best_vs_{_slug(key)}.png", key, records, metric, mode))
     for path in written:
@@ -73,13 +79,13 @@ def _pyplot():
     return plt
 
 
-def _curves(path: Path, sweep: Sweep, jobs: list[SubmittedJob], metric: str) -> Path:
+def _curves(path: Path, sweep: Sweep, jobs: list[SubmittedJob],
+            histories: list[list[tuple[int, float]]], metric: str) -> Path:
     from launcher.registry import shown
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
-    for job in jobs:
-        history = metric_history(job.run_dir, metric)
+    for job, history in zip(jobs, histories, strict=True):
         if history:
             steps, values = zip(*history, strict=True)
             ax.plot(steps, values, marker="o", markersize=3, label=shown(job.overrides))

@@ -7,7 +7,6 @@ finished runs alone and to report how a job ended).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,32 @@ REQUEUED, OUT_OF_RETRIES, STOPPED = "requeued", "out_of_retries", "stopped"
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / STATUS_FILE
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text())
+    """The run's status ({} before its first); a file that cannot be read raises
+    `launcher.bookkeeping.Damaged`, a user error naming the file and the problem."""
+    from launcher.bookkeeping import read_json
+
+    return read_json(Path(run_dir) / STATUS_FILE, absent={}).get()
+
+
+def status_as_far_as_readable(run_dir: str | Path) -> dict[str, Any]:
+    """The run's status, or {} where status.json is damaged: for the run's owner,
+    which rewrites it, and for deciding whether a run is finished (a damaged
+    status does not say so)."""
+    from launcher.bookkeeping import read_json
+
+    return read_json(Path(run_dir) / STATUS_FILE, absent={}).data or {}
 
 
 def write_status(run_dir: str | Path, state: str, **details: Any) -> None:
     """Record `state` atomically, keeping earlier details (e.g. the requeue count)."""
-    path = Path(run_dir) / STATUS_FILE
-    status = {**read_status(run_dir), **details, "state": state,
+    from launcher.atomic import write_text
+
+    status = {**status_as_far_as_readable(run_dir), **details, "state": state,
               "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    tmp.replace(path)
+    write_text(Path(run_dir) / STATUS_FILE, json.dumps(status, indent=2) + "\n", small=True)
 
 
 def is_complete(run_dir: str | Path, fingerprint: str) -> bool:
     """Finished, with the same config as now."""
-    status = read_status(run_dir)
+    status = status_as_far_as_readable(run_dir)
     return status.get("state") == COMPLETED and status.get("config") == fingerprint

@@ -12,12 +12,21 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# SLURM's words for a job that has not ended: it runs, or may still (again).
+ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
+          "REQUEUE_HOLD", "REQUEUE_FED", "PREEMPTED", "RESIZING", "SIGNALING", "STAGE_OUT")
+
 
 @dataclass(frozen=True)
 class SchedulerState:
     state: str            # SLURM's word: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
     elapsed: str = ""     # [D-]HH:MM:SS as SLURM prints it
     restarts: int = 0
+
+    @property
+    def active(self) -> bool:
+        """The job has not ended; its processes may be alive."""
+        return self.state in ACTIVE
 
 
 def _base(job_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,45 @@ def test_a_run_in_phases_shows_the_phase_that_wrote_last(tmp_path):
     assert progress_of(str(run)) == "long 1/2 s30"
     assert metric_values(str(live_dir(str(run))), ("valid/loss", "min")) == ("0.4", "0.4")
     assert progress_of(str(tmp_path / "plain")) == "-"
+
+
+def test_the_scheduler_decides_for_slurm_jobs_and_a_run_that_never_ended_died(
+        launch_cli, tmp_path, monkeypatch):
+    from launcher import scheduler
+    from launcher.liveness import process_start_ticks
+
+    states = {"900_0": scheduler.SchedulerState("RUNNING", "0:10"),
+              "900_1": scheduler.SchedulerState("COMPLETED", "0:20")}
+    monkeypatch.setattr(scheduler, "query", lambda ids: states)
+    sweep_dir = fake_sweep(tmp_path, 7)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for i in range(3):
+        write_status(tmp_path / f"run{i}", "running", host=socket.gethostname(), pid=gone.pid,
+                     pid_start=process_start_ticks(os.getpid()))
+    write_status(tmp_path / "run2", "running", host="node-9")
+    code, out, err = launch_cli("status", sweep_dir)
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert "  running  " in lines["900_0"]  # SLURM says it runs: it may be a new attempt
+    assert "  died  " in lines["900_1"]  # the job ended, the run never said how
+    assert "  running  " in lines["900_2"]  # unknown to SLURM, on another host: cannot tell
+
+
+def test_watch_ends_when_every_run_died_is_missing_or_damaged(tmp_path):
+    sweep_dir = tmp_path / "sweeps" / "s1"
+    sweep_dir.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    runs = [tmp_path / name for name in ("died", "missing", "damaged")]
+    runs[0].mkdir()
+    write_status(runs[0], "running", host=socket.gethostname(), pid=gone.pid, pid_start=1)
+    runs[2].mkdir()
+    (runs[2] / "status.json").write_text('{"state": "runn')
+    jobs = [SubmittedJob(i, [f"x={i}"], str(run), job_id=f"j{i}") for i, run in enumerate(runs)]
+    Sweep(str(sweep_dir), "local", "/r", "config", [], jobs=jobs).save()
+    code = "import sys\nfrom launcher.cli import main\nsys.exit(main(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", code, "status", str(sweep_dir), "--watch",
+                             "0.1"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr  # ended, not every run completed
+    assert "1 damaged, 1 died, 1 missing" in result.stdout
