@@ -10,10 +10,13 @@ With several optimizers (`optims`) the module optimizes manually: each
 optimizer has a name, and `manual_update(loss, name)` updates one of them
 (see `launcher.named_steps`); without a name it updates them all at once.
 
-Checkpoints also carry the position inside the epoch and the random state,
-so a run stopped mid-epoch resumes exactly where it was (a subclass that
-overrides `on_save_checkpoint`, `on_load_checkpoint`, `on_train_batch_start`
-or `on_before_optimizer_step` calls `super()` to keep that and clipping).
+Checkpoints also carry the position inside the epoch, the random state and
+the epoch's logged metrics so far, so a run stopped mid-epoch resumes exactly
+where it was, and one stopped on the last batch of an epoch runs the epoch's
+validation and end first (`launcher.epoch_resume`). A subclass that overrides
+`on_save_checkpoint`, `on_load_checkpoint`, `on_train_start`,
+`on_train_batch_start`, `on_train_epoch_end` or `on_before_optimizer_step`
+calls `super()` to keep that and clipping.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ import pytorch_lightning as pl
 import torch
 
 from launcher.data import build_dataloader, has_split
+from launcher.epoch_metrics import pack_logged_metrics, restore_logged_metrics
+from launcher.epoch_resume import (
+    EPOCH_END,
+    VALIDATION,
+    move_past_last_step,
+    owed_at_save,
+    settle_validation_counters,
+    take_the_plateau_step,
+)
 from launcher.errors import ConfigError
 from launcher.named_steps import NamedSteps
 from launcher.optim import OptimizerSpec, build_optimizers, check_manual_trainer_options
@@ -43,6 +55,9 @@ class ESPnetLightningModule(pl.LightningModule):
         self._named_steps_state: dict | None = None  # from a checkpoint, until then
         self._resume: dict | None = None
         self._rng_to_restore: dict | None = None
+        self._metrics_to_restore: dict | None = None
+        self._owed: str | None = None  # what the checkpoint's epoch still owed
+        self._plateau_step_owed = False
 
     def forward(self, **batch: Any) -> tuple[torch.Tensor, dict, torch.Tensor]:
         return self.model(**batch)
@@ -107,6 +122,9 @@ class ESPnetLightningModule(pl.LightningModule):
             self.named_steps.before_optimizer_step(optimizer)
 
     def on_train_epoch_end(self) -> None:
+        if self._plateau_step_owed:
+            take_the_plateau_step(self.trainer)
+            self._plateau_step_owed = False
         if self.named_steps is not None:
             self.named_steps.step_schedulers("epoch", self.current_epoch,
                                              self.trainer.callback_metrics)
@@ -154,9 +172,21 @@ class ESPnetLightningModule(pl.LightningModule):
         progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
         checkpoint[RESUME_KEY] = {"epoch": self.current_epoch,
                                   "batches_done": progress.processed,
+                                  "owed": self._owed_at_save(),
+                                  "metrics": pack_logged_metrics(self.trainer),
                                   "rng": pack_rng_states()}
         if self.named_steps is not None:
             checkpoint[NAMED_STEPS_KEY] = self.named_steps.state_dict()
+
+    def _owed_at_save(self) -> str | None:
+        owed = owed_at_save(self.trainer)
+        # An owed end without validation comes from the empty rest of the epoch's
+        # batches, which only a resumable batch order gives (`resume_batch_order`); other
+        # orders leave the epoch to Lightning, which counts it as done.
+        sampler = getattr(self.trainer.train_dataloader, "batch_sampler", None)
+        if owed == EPOCH_END and not hasattr(sampler, "resume"):
+            return None
+        return owed
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume = checkpoint.get(RESUME_KEY)
@@ -165,12 +195,33 @@ class ESPnetLightningModule(pl.LightningModule):
             self.named_steps.load_state_dict(state)
         else:  # optimizers are built after this hook (for most strategies)
             self._named_steps_state = state
-        packed = (self._resume or {}).get("rng")
+        resume = self._resume or {}
+        packed = resume.get("rng")
         self._rng_to_restore = None if packed is None else unpack_rng_states(packed)
+        self._metrics_to_restore = resume.get("metrics")
+        self._owed = resume.get("owed")
+        if self._owed is not None and "loops" in checkpoint:
+            move_past_last_step(checkpoint["loops"], self._owed)
+
+    def on_train_start(self) -> None:
+        if self._metrics_to_restore is not None:
+            restore_logged_metrics(self.trainer, self._metrics_to_restore)
+            self._metrics_to_restore = None
+            self._plateau_step_owed = True
+        if self._owed is not None:
+            if self._owed == VALIDATION:
+                settle_validation_counters(self.trainer)
+            # The epoch's validation and end, as the uninterrupted run did them right
+            # after the step, start from the random state it had then.
+            self._restore_rng()
+            self._owed = None
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Restored here, right before the next step, as an uninterrupted run has it.
+        self._restore_rng()
+
+    def _restore_rng(self) -> None:
         if self._rng_to_restore is not None:
-            # Restored here, right before the next step, as an uninterrupted run has it.
             from lightning_fabric.utilities.seed import _set_rng_states
 
             _set_rng_states(self._rng_to_restore)
@@ -208,11 +259,12 @@ def unpack_rng_states(packed: torch.Tensor) -> dict:
 
 
 def resume_batch_order(sampler: Any, resume: Mapping) -> None:
-    """Point a resumable sampler at the first batch not yet trained on."""
+    """Point a resumable sampler at the first batch not yet trained on. An epoch whose
+    end is still owed keeps its (empty) rest, which is what ends it."""
     if not hasattr(sampler, "resume"):
         return
     epoch, done = int(resume["epoch"]), int(resume["batches_done"])
-    if done >= len(sampler):
+    if done >= len(sampler) and resume.get("owed") is None:
         epoch, done = epoch + 1, 0
     sampler.set_epoch(epoch)
     sampler.resume(epoch, done)

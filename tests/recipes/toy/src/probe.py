@@ -15,6 +15,7 @@ from launcher.lightning_module import ESPnetLightningModule
 
 class ProbeModule(ESPnetLightningModule):
     def on_train_start(self):
+        super().on_train_start()
         Path(self.config["run_dir"], f"pid.rank{self.global_rank}").write_text(str(os.getpid()))
 
     def on_train_end(self):
@@ -34,11 +35,30 @@ class ProbeModule(ESPnetLightningModule):
 
 
 class InterruptingProbe(ProbeModule):
-    """Sends itself SIGTERM once after each step in `interrupt_at`, as a scheduler would."""
+    """Ends itself once at each global step listed, as a scheduler would.
+
+    `interrupt_at`: SIGTERM right after the step; the launcher acts on it at the next
+    step's end, checkpoints and stops. `stop_at`: SIGTERM during the step (one step a
+    batch), so the run stops with a checkpoint taken right after it. `kill_at`: SIGKILL
+    right after the step, once its callbacks (a periodic checkpoint) have run.
+    """
+
+    def on_train_batch_start(self, batch, batch_idx):
+        super().on_train_batch_start(batch, batch_idx)
+        if self._first_time("stop_at", self.global_step + 1):
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        steps = self.config.get("interrupt_at") or []
-        marker = Path(self.config["run_dir"]) / f"interrupted.{self.global_step}"
-        if self.global_step in steps and not marker.exists():
-            marker.write_text("")
+        if self._first_time("interrupt_at", self.global_step):
             os.kill(os.getpid(), signal.SIGTERM)
+        if self._first_time("kill_at", self.global_step):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _first_time(self, key, step):
+        """Whether `step` is listed under `key` and has not been acted on yet (a resumed
+        run passes the same step again)."""
+        marker = Path(self.config["run_dir"]) / f"{key}.{step}"
+        if step not in (self.config.get(key) or []) or marker.exists():
+            return False
+        marker.write_text("")
+        return True
