@@ -3,15 +3,19 @@
 Checking that each configured class imports and fits its contract means
 importing PyTorch and Lightning: about 4 s before a sweep can be queued, paid
 again on every launch although the code did not change. A pass is therefore
-remembered under a key made of everything those checks read: every
-`_target_`, the model's keys, the Trainer options, the stages, (with several
-optimizers) the model and optimizer settings, (with a System other than the
-shared one, whose `check_config` may read anything) the whole config, the
-recipe's own code, and the versions of Python, torch and Lightning. The files
-of the other modules the targets came from are recorded with the pass and
-must be unchanged for it to count. Only passes are remembered: a bad config
-is checked, and refused, every time. A value the checks never read (a
-learning rate) does not change the key, so a sweep over it is checked once.
+remembered under a key made of everything those checks read: every key of the
+config with every string (targets, Literal choices) and the type of every
+other value (an argument's type is judged, see `launcher.arguments`), the
+Trainer options as given, (with several optimizers) the model and optimizer
+settings, (with a System other than the shared one, whose `check_config` may
+read anything) the whole config, the recipe's own code, and the versions of
+Python, torch and Lightning. The files of the other modules the targets came
+from are recorded with the pass and must be unchanged for it to count. Only
+passes are remembered: a bad config is checked, and refused, every time. A
+number whose type stays (a learning rate of 0.1 or 0.01) does not change the
+key, so a sweep over it is checked once; a pass that compared a number by
+value (a `Literal[1, 2]` argument) is not remembered, as its key could not
+tell a bad number from a good one.
 """
 
 from __future__ import annotations
@@ -25,8 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from launcher.components import COMPONENTS, CONSTRUCTION_KEYS, target_of
-from launcher.resolve import keys_named
+from launcher.components import COMPONENTS, target_of
 
 _passed_here: set[str] = set()  # keys checked in this process
 
@@ -38,10 +41,9 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
 
     plain = OmegaConf.to_container(job, resolve=False)
     shape: dict[str, Any] = {
-        "targets": sorted(map(str, keys_named(plain, ("_target_", "collate_fn")))),
-        "model_keys": sorted(k for k in plain.get("model") or {} if k not in CONSTRUCTION_KEYS),
+        # The run folder differs from job to job of a sweep; no check compares its value.
+        "values": typed({k: v for k, v in plain.items() if k != "run_dir"}),
         "trainer": plain.get("trainer"),
-        "stages": plain.get("stages"),
         "code": _recipe_code(recipe_dir),
         "env": _environment(),
     }
@@ -57,6 +59,18 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def typed(node: Any) -> Any:
+    """A plain config with each string as it is and each other value as its type:
+    `{lr: 0.1, name: a}` -> `{lr: [float], name: [str, a]}`; a list stays a list."""
+    if isinstance(node, dict):
+        return {str(k): typed(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [typed(v) for v in node]
+    if isinstance(node, str):
+        return ["str", node]
+    return [type(node).__name__]
+
+
 def passed(key: str | None) -> bool:
     if key is None:
         return False
@@ -70,8 +84,12 @@ def passed(key: str | None) -> bool:
 
 
 def remember(key: str | None, objects: Iterable[Any]) -> None:
-    """Record a pass, with the source files of the modules the checked objects came from."""
-    if key is None:
+    """Record a pass, with the source files of the modules the checked objects came from;
+    not one whose check compared numbers by value (see the module's docstring)."""
+    from launcher.arguments import compares_values
+
+    objects = list(objects)
+    if key is None or any(compares_values(obj) for obj in objects):
         return
     _passed_here.add(key)
     files = {f: _stat(f) for f in sorted(_source_files(objects))}

@@ -3,7 +3,10 @@
 `model._target_`, `lightning_module._target_`, `trainer._target_` and
 `system._target_` name the classes; all but the model default to the shared
 ones. Each selected class must derive from its base and accept the contract's
-constructor arguments, so a mistake is reported before any job is queued.
+constructor arguments, so a mistake is reported before any job is queued. The
+model's block holds its constructor's arguments, judged by `launcher.arguments`;
+the other blocks hold settings, and the launcher passes the contract's
+arguments only.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.errors import ConfigError
-from launcher.resolve import locate, require_arguments, require_subclass
+from launcher.resolve import locate, require_subclass
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,18 @@ def target_of(config: Mapping, name: str) -> str:
 
 def component_class(config: Mapping, name: str, recipe_dir: Path | None = None) -> type:
     """Import and check the class selected for component `name`."""
+    from launcher.arguments import check_block, require_contract  # it reads COMPONENTS
+
     component = COMPONENTS[name]
     key = f"{name}._target_"
     target = target_of(config, name)
     cls = locate(target, key=key, recipe_dir=recipe_dir)
     base = locate(component.base, key=key)
     require_subclass(cls, base, key=key, target=target)
-    values = None
     if name == "model":
-        values = {k: v for k, v in config[name].items() if k not in CONSTRUCTION_KEYS}
-    require_arguments(cls, component.arguments, key=key, target=target, values=values)
+        check_block(cls, config[name], key=name, target=target)
+    else:
+        require_contract(cls, component.arguments, key=key, target=target)
     return cls
 
 

@@ -157,32 +157,3 @@ def require_subclass(cls: Any, base: type, *, key: str, target: str) -> None:
         raise ConfigError(
             f"'{target}' is not a subclass of {base.__module__}.{base.__qualname__}",
             key=key, hint=f"derive your class from {base.__qualname__}")
-
-
-def require_arguments(cls: Any, arguments: Iterable[str], *, key: str, target: str,
-                      values: dict[str, Any] | None = None) -> None:
-    """Refuse a constructor that cannot be called with the contract's keyword arguments."""
-    names = list(arguments)
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):
-        return  # builtins without a signature: nothing to check
-    try:
-        signature.bind(**{n: None for n in names}, **(values or {}))
-    except TypeError as exc:
-        accepted = [p for p in signature.parameters if p not in ("args", "kwargs")]
-        unknown = [k for k in (values or {}) if k not in signature.parameters]
-        if unknown and not _takes_var_kwargs(signature):
-            raise ConfigError(
-                f"'{target}' has no argument '{unknown[0]}' (it takes: {', '.join(accepted)})",
-                key=f"{key.rsplit('.', 1)[0]}.{unknown[0]}",
-                hint=_nearby(unknown[0], accepted) or "remove the key or add the argument",
-            ) from None
-        wanted = ", ".join(names) if names else "the configured arguments"
-        raise ConfigError(
-            f"'{target}' cannot be constructed with ({wanted}): {exc}",
-            key=key, hint=f"its __init__ must accept keyword arguments {wanted}") from None
-
-
-def _takes_var_kwargs(signature: inspect.Signature) -> bool:
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
