@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 
+from launcher.building import build
 from launcher.errors import ConfigError
 from launcher.resolve import locate
 
@@ -28,7 +28,7 @@ def build_dataset(config: Mapping, split: str) -> Dataset:
     if datasets.get(split) is None:
         raise ConfigError(f"no '{split}' dataset configured", key=f"dataset.{split}",
                           hint=f"add 'dataset: {{{split}: {{_target_: src.data.MyDataset}}}}'")
-    return instantiate(datasets[split])
+    return build(datasets[split], f"dataset.{split}")
 
 
 def has_split(config: Mapping, split: str) -> bool:
@@ -45,7 +45,7 @@ def dataloader_options(config: Mapping, split: str) -> dict[str, Any]:
         options["collate_fn"] = locate(collate, key="dataloader.collate_fn",
                                        recipe_dir=config.get("recipe_dir"))
     elif isinstance(collate, Mapping):
-        options["collate_fn"] = instantiate(collate)
+        options["collate_fn"] = build(collate, "dataloader.collate_fn")
     if options.get("num_workers", 0) > 0:
         options.setdefault("persistent_workers", True)
     return options

@@ -10,8 +10,6 @@ from typing import Any
 from launcher.components import COMPONENTS, component_class, target_of
 from launcher.recipe import Recipe
 
-LAUNCHER_CONF = Path(__file__).parent / "conf" / "hydra" / "launcher"
-
 
 def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path,
            overrides: Sequence[str]) -> str:
@@ -33,7 +31,9 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
         shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
         shown = OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"])
         parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
-    max_parallel = _max_parallel(overrides, backend)
+    from launcher.launcher_options import launcher_options
+
+    max_parallel = launcher_options(overrides, backend)["max_parallel"]
     parameters = executor_parameters(backend, planned[0].config, job_name(recipe.dir),
                                      max_parallel)
     if backend == "slurm":
@@ -46,16 +46,6 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
         parts.append(f"\n=== local executor: {parameters['tasks_per_node']} process(es) per job, "
                      f"at most {max_parallel} job(s) at once")
     return "\n".join(parts)
-
-
-def _max_parallel(overrides: Sequence[str], backend: str) -> int:
-    given = [o.split("=", 1)[1] for o in overrides
-             if o.lstrip("+").startswith("hydra.launcher.max_parallel=")]
-    if given:
-        return int(given[-1])
-    from omegaconf import OmegaConf
-
-    return int(OmegaConf.load(LAUNCHER_CONF / f"{backend}.yaml")["max_parallel"])
 
 
 def _where(cls: type) -> str:

@@ -40,3 +40,8 @@ class ConfigError(LauncherError):
         if self.file:
             return self
         return ConfigError(self.reason, key=self.key, file=file, hint=self.hint)
+
+
+def clipped(text: str, width: int = 100) -> str:
+    """A value as shown in an error: a pasted 4 KB path would drown the message."""
+    return text if len(text) <= width else f"{text[:width - 1]}…"

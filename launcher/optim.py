@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 
+from launcher.building import build
 from launcher.errors import ConfigError
 
 SCHEDULER_KEYS = ("interval", "frequency", "monitor")
@@ -209,7 +209,7 @@ def _instantiate_optimizer(cfg: Any, params: list, key: str) -> torch.optim.Opti
     if not isinstance(cfg, Mapping) or "_target_" not in cfg:
         raise ConfigError("an optimizer needs a '_target_'", key=key,
                           hint="e.g. {_target_: torch.optim.Adam, lr: 0.001}")
-    return instantiate(cfg, params=params)
+    return build(cfg, key, params=params)
 
 
 def _with_scheduler(spec: OptimizerSpec, cfg: Any, key: str) -> OptimizerSpec:
@@ -222,5 +222,5 @@ def _with_scheduler(spec: OptimizerSpec, cfg: Any, key: str) -> OptimizerSpec:
     if spec.interval not in INTERVALS:
         raise ConfigError(f"interval '{spec.interval}' is not one of {INTERVALS}",
                           key=f"{key}.interval")
-    spec.scheduler = instantiate(cfg, optimizer=spec.optimizer)
+    spec.scheduler = build(cfg, key, optimizer=spec.optimizer)
     return spec

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from launcher.errors import ConfigError
+from launcher.errors import ConfigError, clipped
 from launcher.recipe import Recipe
 from launcher.rundir import override_key
 
@@ -69,21 +69,28 @@ def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str]) 
 
 
 def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:
-    """Where a key's value came from: a command-line override or the config file."""
+    """Where a key's value came from: a command-line override (of the key, a block
+    above it, or else one inside its block) or the config file."""
     if key:
         dotted = re.sub(r"\[(\d+)\]", r".\1", key)  # optims[0].lr, as Hydra spells it
-        for override in overrides:
-            k = override_key(override)
+        keys = [override_key(o) for o in overrides]
+        for override, k in zip(overrides, keys, strict=True):
             if dotted == k or dotted.startswith((k + ".", k + "/")):
-                return f"command-line override '{override.removeprefix('++')}'"
+                return f"command-line override '{clipped(override.removeprefix('++'))}'"
+        for override, k in zip(overrides, keys, strict=True):
+            if k.startswith(dotted + "."):
+                return f"{config_file} (and command-line override " \
+                       f"'{clipped(override.removeprefix('++'))}')"
     return str(config_file)
 
 
 def _check(config: Any, recipe: Recipe, run_dir: Path) -> Any:
     from launcher import check_cache
     from launcher.components import check_required_keys
+    from launcher.config_checks import check_settings
 
     check_required_keys(config)
+    check_settings(config)
     job = job_config(config, recipe.dir, run_dir)
     key = check_cache.key_of(job, recipe.dir)
     if not check_cache.passed(key):
@@ -98,6 +105,7 @@ def _check(config: Any, recipe: Recipe, run_dir: Path) -> Any:
 def _check_imports(job: Any, recipe_dir: Path) -> list:
     """The checks that import the configured classes; returns what they imported."""
     from launcher.components import COMPONENTS, component_class
+    from launcher.job_arguments import check_arguments
     from launcher.optim import check_manual_trainer_options
 
     classes = {name: component_class(job, name, recipe_dir) for name in COMPONENTS}
@@ -106,6 +114,7 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
+    check_arguments(job, recipe_dir)
     return [*classes.values(), *_check_all_targets(job, recipe_dir),
             *_check_collate_fn(job, recipe_dir)]
 
@@ -131,8 +140,7 @@ def _check_collate_fn(job: Any, recipe_dir: Path) -> list:
 
 
 def _check_parameter_groups(job: Any) -> None:
-    from hydra.utils import instantiate
-
+    from launcher.building import build
     from launcher.optim import assign_parameters
 
-    assign_parameters(instantiate(job["model"]), list(job["optims"]))
+    assign_parameters(build(job["model"], "model"), list(job["optims"]))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.errors import ConfigError
+from launcher.errors import ConfigError, clipped
 
 DEFAULT_CONFIG_NAME = "config"
 # The launcher's own config groups (hydra/launcher, cluster) sit behind the recipe's.
@@ -49,6 +49,7 @@ def find_recipe(path: str | Path, config_name: str | None = None) -> Recipe:
 
 def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
     """Compose the recipe config with overrides, as a job would see it."""
+    import yaml
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -59,10 +60,25 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
                                    job_name="run"):
             return hydra_compose(config_name=recipe.config_name,
                                  overrides=[*overrides, SHARED_CONFIGS])
+    except yaml.YAMLError as exc:
+        raise yaml_error(exc, recipe.config_file) from None
     except (HydraException, OmegaConfBaseException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(first, file=_source(first, overrides, recipe),
                           hint=_compose_hint(first)) from None
+
+
+def yaml_error(exc: Exception, default_file: Path) -> ConfigError:
+    """A YAML syntax error as one line: the file, the line and column, the problem."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    detail = f"{problem} ({context})" if context else problem
+    return ConfigError(f"YAML syntax error at {where}{detail}",
+                       file=getattr(mark, "name", None) or str(default_file),
+                       hint="check the brackets, quotes and indentation (spaces, not tabs) "
+                            "there")
 
 
 def compose_sweep(recipe: Recipe, jobs: Sequence[Sequence[str]]) -> list:
@@ -128,8 +144,8 @@ def _source(message: str, overrides: Sequence[str], recipe: Recipe) -> str:
     """Blame the override the message quotes, else the config file."""
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        if f"'{key}'" in message or f"'{override}'" in message:
-            return f"{recipe.config_file} (command-line override '{override}')"
+        if f"'{key}'" in message or override in message:
+            return f"{recipe.config_file} (command-line override '{clipped(override)}')"
     return str(recipe.config_file)
 
 
@@ -138,4 +154,6 @@ def _compose_hint(message: str) -> str | None:
         return "check the key's spelling; prefix it with '+' to add a new key"
     if "Could not find" in message:
         return "check the config group and option names under conf/"
+    if "LexerNoViableAlt" in message or "mismatched input" in message:
+        return "quote a value with spaces or special characters: key='a b#c'"
     return None

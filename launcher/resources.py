@@ -6,7 +6,7 @@
       processes_per_node:    # default: gpus_per_node, or 1 on CPU (more = CPU DDP)
       cpus_per_task: 2
       mem_gb: 8              # per node
-      time_min: 60
+      time_min:              # SLURM: 60 unless set; local: no limit unless set
       partition: / account: / qos: / constraint:   # default from the cluster profile
 
 `scheduler_request` turns it into the executor's request (SLURM tasks per
@@ -30,6 +30,9 @@ from launcher.errors import ConfigError
 # smuggle in a second directive or a shell command.
 SAFE_SLURM_VALUE = re.compile(r"^[A-Za-z0-9_.,:@%+=/-]+$")
 SLURM_NAMES = ("partition", "account", "qos", "constraint")
+SLURM_DEFAULT_TIME_MIN = 60
+# The local executor always has a time limit; "none" is a year.
+LOCAL_NO_LIMIT_MIN = 365 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,17 @@ class Resources:
     processes_per_node: int | None = None
     cpus_per_task: int = 1
     mem_gb: float | None = None
-    time_min: int = 60
+    time_min: int | None = None
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "cpus_per_task", "time_min"):
+        for name in ("nodes", "cpus_per_task"):
             _positive_int(self, name, minimum=1)
+        if self.time_min is not None:
+            _positive_int(self, "time_min", minimum=1)
         _positive_int(self, "gpus_per_node", minimum=0)
         if self.processes_per_node is not None:
             _positive_int(self, "processes_per_node", minimum=1)
@@ -66,6 +71,10 @@ class Resources:
 
     @classmethod
     def from_config(cls, block: Mapping | None) -> Resources:
+        if block is not None and not isinstance(block, Mapping):
+            raise ConfigError(f"resources must be a block of settings, not {block!r}",
+                              key="resources", hint="e.g. resources.nodes=2, or "
+                              "resources: {nodes: 1, cpus_per_task: 2}")
         block = dict(block or {})
         known = [f.name for f in dataclasses.fields(cls)]
         for key in block:
@@ -95,13 +104,15 @@ class Resources:
                           cluster: ClusterProfile | None = None) -> dict[str, Any]:
         """submitit executor parameters for `backend` ('slurm' or 'local')."""
         if backend == "local":
+            # A workstation has no time limit; a local job gets one only when asked.
             request: dict[str, Any] = {"tasks_per_node": self.tasks_per_node,
-                                       "timeout_min": self.time_min}
+                                       "timeout_min": self.time_min or LOCAL_NO_LIMIT_MIN}
             if self.gpus_per_node:
                 request["gpus_per_node"] = self.gpus_per_node
             return request
         request = {"nodes": self.nodes, "ntasks_per_node": self.tasks_per_node,
-                   "cpus_per_task": self.cpus_per_task, "time": self.time_min}
+                   "cpus_per_task": self.cpus_per_task,
+                   "time": self.time_min or SLURM_DEFAULT_TIME_MIN}
         if self.gpus_per_node:
             request["gpus_per_node"] = self.gpus_per_node
         if self.mem_gb is not None:

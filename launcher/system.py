@@ -60,19 +60,22 @@ class System:
         return stages
 
     def run(self, stages: Iterable[str]) -> None:
+        from launcher.preemption import stop_between_stages
+        from launcher.ranks import process_rank
+
         for name in self.check_stages(stages):
+            stop_between_stages(self.exp_dir, process_rank() == 0, f"before stage {name}")
             log.info("stage %s: start", name)
             getattr(self, name)()
             log.info("stage %s: done", name)
 
     # ---- building blocks ----------------------------------------------------
     def build_model(self) -> Any:
-        from hydra.utils import instantiate
-
+        from launcher.building import build
         from launcher.components import component_class
 
         component_class(self.config, "model", self.recipe_dir)
-        return instantiate(self.config["model"])
+        return build(self.config["model"], "model")
 
     def build_lightning_module(self, model: Any) -> Any:
         from launcher.components import component_class

@@ -21,12 +21,12 @@ or `check_options`; the config selects it with `trainer._target_`.
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher.criteria import is_sequence, metric_slug, parse_criteria
 from launcher.errors import ConfigError
 
 WRAPPER_KEYS = ("_target_", "strategy", "logger", "profiler", "callbacks",
@@ -101,6 +101,11 @@ class ESPnet3LightningTrainer:
         if "default_root_dir" in config:
             raise ConfigError("the run directory is chosen by the launcher",
                               key="trainer.default_root_dir", hint="remove it")
+        check_strategy_spec(config.get("strategy"))
+        check_logger_spec(config.get("logger", "csv"))
+        check_profiler_spec(config.get("profiler"))
+        if config.get("callbacks"):
+            check_callbacks_spec(config["callbacks"])
 
     # ---- running ------------------------------------------------------------
     def fit(self, *args: Any, **kwargs: Any) -> None:
@@ -157,28 +162,10 @@ def cluster_plugins(options: Mapping) -> list:
     return [SubmititEnvironment()]
 
 
-def parse_criteria(criteria: Sequence | None) -> list[tuple[str, int, str]]:
-    """`[[metric, top_k, mode], ...]` checked and normalised."""
-    parsed = []
-    for i, item in enumerate(criteria or []):
-        if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 3
-                or str(item[2]) not in ("min", "max")):
-            raise ConfigError(f"entry {i} is {item!r}, not [metric, top_k, min|max]",
-                              key="best_model_criterion",
-                              hint="e.g. best_model_criterion: [[valid/loss, 3, min]]")
-        parsed.append((str(item[0]), int(item[1]), str(item[2])))
-    return parsed
-
-
-def metric_slug(metric: str) -> str:
-    return re.sub(r"[^\w.-]", "_", metric)
-
-
 def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]],
                          duties: tuple = ()) -> list:
     """`last.ckpt` (its callback also runs the per-step `duties`) and each criterion's best."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
+    from launcher.criterion_checkpoint import CriterionCheckpoint
     from launcher.run_hooks import RunHooks
 
     directory = str(exp_dir / CHECKPOINT_DIR)
@@ -187,11 +174,76 @@ def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]],
                           enable_version_counter=False)]
     for metric, top_k, mode in criteria:
         slug = metric_slug(metric)
-        callbacks.append(ModelCheckpoint(
+        callbacks.append(CriterionCheckpoint(
             dirpath=directory, monitor=metric, mode=mode, save_top_k=top_k,
             filename=f"{slug}.epoch{{epoch:03d}}-step{{step}}-{{{metric}:.4f}}",
             auto_insert_metric_name=False, enable_version_counter=False))
     return callbacks
+
+
+LOGGERS = ("csv", "tensorboard")
+PROFILERS = ("simple", "advanced", "pytorch")
+STRATEGY_NAMES = ("ddp", "fsdp")
+
+
+def check_strategy_spec(spec: Any) -> None:
+    """A strategy Lightning knows by name, a {name: ddp|fsdp, ...} block or a _target_."""
+    if spec is None or (isinstance(spec, Mapping) and "_target_" in spec):
+        return
+    if isinstance(spec, Mapping):
+        if spec.get("name") not in STRATEGY_NAMES:
+            raise ConfigError(f"strategy name {spec.get('name')!r} is not ddp or fsdp",
+                              key="trainer.strategy.name",
+                              hint="use a name string such as 'ddp_spawn' or a "
+                                   "{_target_: ...} block")
+        return
+    known = strategy_names()
+    if not isinstance(spec, str) or spec not in known:
+        import difflib
+
+        close = difflib.get_close_matches(str(spec), known, 3)
+        raise ConfigError(f"unknown strategy {spec!r}", key="trainer.strategy",
+                          hint=f"did you mean {' or '.join(map(repr, close))}?" if close
+                          else f"Lightning knows: {', '.join(known)}")
+
+
+def strategy_names() -> list[str]:
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    return sorted({"auto", *STRATEGY_NAMES, *StrategyRegistry.available_strategies()})
+
+
+def check_logger_spec(spec: Any) -> None:
+    if spec in (None, False, True):
+        return
+    for i, item in enumerate(as_list(spec)):
+        key = "trainer.logger" if not is_sequence(spec) else f"trainer.logger[{i}]"
+        if isinstance(item, Mapping):
+            if "_target_" not in item:
+                raise ConfigError("a logger block needs a '_target_'", key=key,
+                                  hint="e.g. {_target_: pytorch_lightning.loggers.CSVLogger, "
+                                       "save_dir: ...}")
+        elif item not in LOGGERS:
+            raise ConfigError(f"unknown logger {item!r}", key=key,
+                              hint=f"use {', '.join(LOGGERS)}, a list of them, false, or a "
+                                   "{_target_: ...} block")
+
+
+def check_profiler_spec(spec: Any) -> None:
+    if spec in (None, False) or (isinstance(spec, Mapping) and "_target_" in spec):
+        return
+    if spec not in PROFILERS:
+        raise ConfigError(f"unknown profiler {spec!r}", key="trainer.profiler",
+                          hint=f"use {', '.join(PROFILERS)} or a {{_target_: ...}} block")
+
+
+def check_callbacks_spec(specs: Any) -> None:
+    if not is_sequence(specs) or not all(isinstance(s, Mapping) and "_target_" in s
+                                          for s in specs):
+        raise ConfigError("callbacks must be a list of {_target_: ...} blocks",
+                          key="trainer.callbacks",
+                          hint="e.g. callbacks: [{_target_: "
+                               "pytorch_lightning.callbacks.LearningRateMonitor}]")
 
 
 def build_strategy(spec: Any) -> Any:
@@ -274,14 +326,12 @@ def spec_profiler(name: str, exp_dir: Path) -> Any:
 
 
 def build_callbacks(specs: Any) -> list:
-    from hydra.utils import instantiate
+    from launcher.building import build
 
     if not specs:
         return []
-    if not isinstance(specs, Sequence) or isinstance(specs, str):
-        raise ConfigError("callbacks must be a list of {_target_: ...} blocks",
-                          key="trainer.callbacks")
-    return [instantiate(s) for s in specs]
+    check_callbacks_spec(specs)
+    return [build(s, f"trainer.callbacks[{i}]") for i, s in enumerate(specs)]
 
 
 def average_best_checkpoints(callbacks: list, exp_dir: Path) -> list[Path]:

@@ -3,7 +3,13 @@
 import pytest
 
 from launcher.errors import ConfigError
-from launcher.resources import ClusterProfile, Resources, reconcile_trainer
+from launcher.resources import (
+    LOCAL_NO_LIMIT_MIN,
+    SLURM_DEFAULT_TIME_MIN,
+    ClusterProfile,
+    Resources,
+    reconcile_trainer,
+)
 
 
 def test_gpu_request_and_trainer_come_from_one_spec():
@@ -18,8 +24,16 @@ def test_gpu_request_and_trainer_come_from_one_spec():
 
 def test_cpu_processes_and_local_request():
     spec = Resources(processes_per_node=2)
-    assert spec.scheduler_request("local") == {"tasks_per_node": 2, "timeout_min": 60}
+    assert spec.scheduler_request("local") == {"tasks_per_node": 2,
+                                               "timeout_min": LOCAL_NO_LIMIT_MIN}
     assert spec.trainer_options() == {"accelerator": "cpu", "devices": 2, "num_nodes": 1}
+
+
+def test_time_limit_applies_locally_only_when_asked():
+    assert Resources().scheduler_request("slurm")["time"] == SLURM_DEFAULT_TIME_MIN
+    assert Resources(time_min=5).scheduler_request("local")["timeout_min"] == 5
+    # A workstation job is not stopped after an hour because SLURM needs a --time.
+    assert Resources().scheduler_request("local")["timeout_min"] >= 365 * 24 * 60
 
 
 def test_cluster_profile_fills_what_the_resources_leave_open():
