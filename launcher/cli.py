@@ -39,7 +39,10 @@ Each run gets its own folder, <exp_root>/<name from the overrides> (exp_root
 defaults to RECIPE/exp): the resolved config.yaml, run.log (with the
 traceback if it failed), metrics.csv, checkpoints/ (last.ckpt and the best
 ones), stats/ and evaluate.json. Running the same command again continues
-that run from its last checkpoint.
+that run from its last checkpoint. Ctrl-C (or SIGTERM) saves a checkpoint at
+the next step and stops (exit 130; 143); a second Ctrl-C stops at once. A run
+already running elsewhere is refused (exit 2), or waited for with --wait.
+Locally there is no time limit unless resources.time_min is set.
 """
 
 
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "submit nothing")
     wait = parser.add_mutually_exclusive_group()
     wait.add_argument("--wait", dest="wait", action="store_true", default=None,
-                      help="on SLURM, block until every job ended; exit 1 if one failed")
+                      help="on SLURM, block until every job ended; exit 1 if one failed. "
+                           "Also: wait for a run that another launch is running")
     wait.add_argument("--no-wait", dest="wait", action="store_false",
                       help="on SLURM, return once the jobs are queued (the default)")
     return parser
@@ -130,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser().parse_intermixed_args(argv)
     from launcher.preemption import JobEnds
-    from launcher.submit import SweepFailed
+    from launcher.submit import SweepFailed, SweepStopped
 
     try:
         from launcher.launch import launch
@@ -139,20 +143,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                         multirun=args.multirun, wait=args.wait, dry_run=args.dry_run)
     except SweepFailed as exc:
         print_jobs(exc.jobs)
-        print(f"launch: error: {exc}", file=sys.stderr)
-        return 1
+        stopped = isinstance(exc, SweepStopped)
+        print(f"launch: {'' if stopped else 'error: '}{exc}", file=sys.stderr)
+        return exc.exit_code
     except LauncherError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except JobEnds as ended:
-        print("launch: the run stopped after saving a checkpoint; run the same command again "
-              "to continue", file=sys.stderr)
+        print(_ended_line(ended), file=sys.stderr)
         return int(ended.code or 0)
+    except KeyboardInterrupt:
+        print("launch: interrupted; nothing was started", file=sys.stderr)
+        return 130
     if isinstance(result, str):  # a dry run, or an optimising sweeper's summary
         print(result)
         return 0
     print_jobs(result)
     return 0
+
+
+def _ended_line(ended: BaseException) -> str:
+    from launcher.preemption import StoppedAtOnce
+
+    if isinstance(ended, StoppedAtOnce):
+        return ("launch: stopped at once, without a checkpoint; run the same command again to "
+                "continue from the last one")
+    return ("launch: the run stopped after saving a checkpoint; run the same command again "
+            "to continue")
 
 
 def print_jobs(jobs: Sequence) -> None:

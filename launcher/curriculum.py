@@ -153,8 +153,12 @@ class CurriculumSystem(System):
     @stage
     def train(self) -> None:
         """Train each phase that is not finished, each from the weights the one before left."""
+        from launcher.preemption import stop_between_stages
+        from launcher.ranks import process_rank
+
         weights = None  # the previous phase's final weights, when trained in this process
         for phase, previous in zip(self.phases, [None, *self.phases[:-1]], strict=True):
+            stop_between_stages(self.run_dir, process_rank() == 0, f"before phase {phase.name}")
             if read_phase(phase.dir).get("state") == COMPLETED:
                 log.info("phase %s: already completed; skipped", phase.name)
                 weights = None
@@ -225,9 +229,9 @@ class CurriculumSystem(System):
 
     def _mirror_status(self, phase: Phase, lead: bool) -> None:
         """A stop or requeue is recorded in the phase folder; `launch` reads the run's."""
-        from launcher.runstate import read_status, write_status
+        from launcher.runstate import status_as_far_as_readable, write_status
 
-        status = read_status(phase.dir)
+        status = status_as_far_as_readable(phase.dir)
         if lead and status.get("state"):
             details = {k: v for k, v in status.items() if k not in ("state", "updated")}
             write_status(self.run_dir, status["state"], phase=phase.name, **details)

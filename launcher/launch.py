@@ -22,7 +22,7 @@ from launcher.runstate import is_complete
 # Keys every recipe has, whether or not its config file spells them out: the
 # launcher's own settings and the optional class selections.
 LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system",
-                 "resources")
+                 "resources", "requeue")
 GROUPS = ("cluster",)
 BACKENDS = ("local", "slurm")
 
@@ -96,16 +96,33 @@ def _sweep_values(override: Any) -> list[str]:
 def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[PlannedJob]:
     """Compose and check every job. Writes nothing."""
     from launcher.preflight import check
+    from launcher.safety import refuse_shell_overrides
 
     task = [o for o in overrides if not o.startswith("hydra")]
+    refuse_shell_overrides(task)
     jobs = expand_sweep(task) if multirun else [task]
     planned = []
     for job_overrides, config in zip(jobs, compose_sweep(recipe, jobs), strict=True):
-        run_dir = rundir.run_dir(recipe.dir, config.get("exp_root"), job_overrides)
+        run_dir = _checked_run_dir(recipe, config, job_overrides)
         planned.append(PlannedJob(job_overrides, run_dir,
                                   check(config, recipe, run_dir, job_overrides), config))
     _check_same_resources(planned)
     return planned
+
+
+def _checked_run_dir(recipe: Recipe, config: Any, overrides: Sequence[str]) -> Path:
+    """The run folder, once its path and the batch script's setup lines are safe."""
+    from launcher.preflight import origin
+    from launcher.safety import check_path, check_setup_lines
+
+    root = rundir.exp_root(recipe.dir, config.get("exp_root"))
+    try:
+        check_path(root, "exp_root")
+        rundir.quote(str(root))  # the sweep folder is handed to Hydra as an override
+        check_setup_lines(config.get("cluster"))
+    except ConfigError as exc:
+        raise exc.located(origin(exc.key, overrides, recipe.config_file)) from None
+    return root / rundir.run_name(overrides)
 
 
 def _check_same_resources(planned: list[PlannedJob]) -> None:
@@ -131,31 +148,33 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
 
     Returns the list of `SubmittedJob`s, or the dry-run text with `dry_run`.
     """
-    from launcher.registry import SubmittedJob
+    from launcher.gpu_check import check_gpus
+    from launcher.launcher_options import launcher_options
+    from launcher.preflight import origin
+    from launcher.resources import ClusterProfile
 
     recipe = find_recipe(recipe_path, config_name)
     overrides = with_launcher_keys(overrides)
     backend = backend_of(overrides)
+    launcher_options(overrides, backend)
     planned = plan(recipe, overrides, multirun)
+    try:
+        check_gpus(resources_of(planned[0]), backend,
+                   ClusterProfile.from_config(planned[0].config.get("cluster")))
+    except ConfigError as exc:
+        raise exc.located(origin(exc.key, planned[0].overrides, recipe.config_file)) from None
     sweep_dir = rundir.new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))
     if dry_run:
         from launcher.dry_run import render
 
         return render(recipe, planned, backend, sweep_dir, overrides)
+    wait_until_free(planned, bool(wait))
     if planned[0].config.get("resume", True) is False:
         for job in planned:
             archive_run(job.run_dir)
-    finished = {str(j.run_dir) for j in planned
-                if is_complete(j.run_dir, rundir.config_fingerprint(j.composed))}
+    finished = {str(j.run_dir) for j in planned if _complete(j)}
     if not multirun and backend == "local" and resources_of(planned[0]).world_size == 1:
-        from launcher.registry import ALREADY_DONE
-
-        job = planned[0]
-        done = str(job.run_dir) in finished
-        if not done:
-            _run_hydra(recipe, overrides, sweep_dir, multirun=False)
-        return [SubmittedJob(0, job.overrides, str(job.run_dir), state="COMPLETED",
-                             note=ALREADY_DONE if done else "")]
+        return [run_here(recipe, overrides, sweep_dir, planned[0], bool(wait))]
     launcher_args = [] if any(o.startswith("hydra/launcher=") for o in overrides) else [
         f"hydra/launcher={backend}"]
     if not any(o.startswith("hydra/sweeper=") for o in overrides):
@@ -174,6 +193,41 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     if returns is None:  # an optimising sweeper: its summary is in the sweep folder
         return best_trial(sweep_dir)
     return [ret._return_value for ret in returns]
+
+
+def _complete(job: PlannedJob) -> bool:
+    return is_complete(job.run_dir, rundir.config_fingerprint(job.composed))
+
+
+def wait_until_free(planned: Sequence[PlannedJob], wait: bool) -> None:
+    """Refuse (or with `wait`, wait out) runs whose folder another process owns now."""
+    import time
+
+    from launcher.runlock import RunBusy, describe, holder_of
+
+    for job in planned:
+        holder = holder_of(job.run_dir)
+        if holder is not None and not wait:
+            raise RunBusy(job.run_dir, holder)
+        if holder is not None:
+            print(f"waiting for {describe(holder)} to release {job.run_dir}", flush=True)
+        while holder is not None:
+            time.sleep(2.0)
+            holder = holder_of(job.run_dir)
+
+
+def run_here(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path, job: PlannedJob,
+             wait: bool) -> Any:
+    """A single one-process run, in this process, which owns the run folder meanwhile."""
+    from launcher import runlock
+    from launcher.registry import ALREADY_DONE, SubmittedJob
+
+    with runlock.owning(job.run_dir, wait=wait):
+        done = _complete(job)  # perhaps finished by the launch this one waited for
+        if not done:
+            _run_hydra(recipe, overrides, sweep_dir, multirun=False)
+    return SubmittedJob(0, job.overrides, str(job.run_dir), state="COMPLETED",
+                        note=ALREADY_DONE if done else "")
 
 
 def optimising(overrides: Sequence[str]) -> bool:
@@ -227,7 +281,26 @@ def _run_hydra(recipe: Recipe, overrides: Sequence[str], sweep_dir: Path,
             results = hydra.multirun(config_name=recipe.config_name, task_function=run_job,
                                      overrides=arguments)
             return None if results is None else [r for batch in results for r in batch]
-        return [hydra.run(config_name=recipe.config_name, task_function=run_job,
-                          overrides=arguments)]
+        failure: list[BaseException] = []
+        result = hydra.run(config_name=recipe.config_name, task_function=_keeping(failure),
+                           overrides=arguments)
+        if failure:  # raised here, where the CLI turns it into one line
+            raise failure[0]
+        return [result]
     finally:
         GlobalHydra.instance().clear()
+
+
+def _keeping(failure: list[BaseException]) -> Any:
+    """The task function, its exception kept instead of raised through Hydra, which
+    would print its own 'Error executing job' line before re-raising."""
+    from launcher.job import run_job
+
+    def task(cfg: Any) -> Any:
+        try:
+            return run_job(cfg)
+        except BaseException as exc:  # re-raised by _run_hydra once Hydra has finished
+            failure.append(exc)
+            return None
+
+    return task

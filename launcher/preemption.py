@@ -9,7 +9,12 @@ the checkpoint is written (atomically) and then:
   (this array task only); the next start resumes from the checkpoint;
 - warning signal, budget used up: the run is marked out of retries and ends
   as failed, its run directory intact;
-- SIGTERM (scancel, or a preemption without requeue): the run stops.
+- SIGTERM (scancel, or a preemption without requeue), or SIGINT (Ctrl-C):
+  the run stops, state `stopped`, exit status 143 (130 for Ctrl-C);
+- a second Ctrl-C stops at once, without a checkpoint.
+
+Outside `fit` (between stages, and between curriculum phases) the same
+decision is taken at the next boundary.
 
     requeue:
       signal: USR2         # the warning signal
@@ -44,6 +49,9 @@ class RequeuePolicy:
 
     @classmethod
     def from_config(cls, block: Mapping | None) -> RequeuePolicy:
+        if block is not None and not isinstance(block, Mapping):
+            raise ConfigError(f"requeue must be a block of settings, not {block!r}",
+                              key="requeue", hint="e.g. requeue.max_requeues=5")
         block = dict(block or {})
         known = [f.name for f in dataclasses.fields(cls)]
         for key in block:
@@ -53,7 +61,9 @@ class RequeuePolicy:
         policy = cls(**block)
         if policy.signal not in SIGNALS:
             raise ConfigError(f"signal '{policy.signal}' is not one of {', '.join(SIGNALS)}",
-                              key="requeue.signal")
+                              key="requeue.signal",
+                              hint="SLURM's warning signal must be one a job can catch; "
+                                   "USR2 is the usual choice")
         for name in ("warning_s", "max_requeues"):
             value = getattr(policy, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -75,8 +85,16 @@ class Requeued(JobEnds):
 
 
 class Stopped(JobEnds):
-    def __init__(self) -> None:
-        super().__init__(143)
+    def __init__(self, code: int = 143) -> None:
+        super().__init__(code)
+
+
+class StoppedAtOnce(JobEnds):
+    """A second Ctrl-C (or a stop the launcher could not act on at a step boundary):
+    leave now, from wherever the program is, without a checkpoint."""
+
+    def __init__(self, code: int = 130) -> None:
+        super().__init__(code)
 
 
 class OutOfRetries(JobEnds):
@@ -99,11 +117,30 @@ class SignalFlag:
 
     def retake(self) -> None:
         """Point the signals back at this flag, after a library installed its own."""
-        for signum in (getattr(signal, f"SIG{self.policy.signal}"), signal.SIGTERM):
+        for signum in (getattr(signal, f"SIG{self.policy.signal}"), signal.SIGTERM,
+                       signal.SIGINT):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signum
+        if signum == signal.SIGINT and self.received is not None:
+            raise StoppedAtOnce()
+        if self.received != signal.SIGINT:  # Ctrl-C decides the exit status once pressed
+            self.received = signum
+
+    @property
+    def stops(self) -> bool:
+        """Whether the received signal means stop rather than requeue."""
+        return (self.received in (signal.SIGTERM, signal.SIGINT)
+                or os.environ.get("SUBMITIT_EXECUTOR") != "slurm")
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.received == signal.SIGINT else 143
+
+    @property
+    def cause(self) -> str:
+        return "Ctrl-C" if self.received == signal.SIGINT else signal.Signals(
+            self.received or signal.SIGTERM).name
 
 
 FLAG = SignalFlag()
@@ -142,10 +179,18 @@ class PreemptionWatch:
         self.agree_every = agree_every
         self._batches = 0
 
+    def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
+        self.on_train_start(trainer, pl_module)
+
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        # Lightning installs its own SIGTERM handler when fit starts; take it back,
-        # so that a signal always leads to a checkpoint first.
+        """Lightning installs its own SIGTERM handler when fit starts; take it back (before
+        the sanity check, and again before training), so that a signal always leads to a
+        checkpoint first. A SIGTERM its handler saw meanwhile becomes ours to act on."""
         FLAG.retake()
+        connector = getattr(trainer, "_signal_connector", None)
+        if getattr(connector, "received_sigterm", False):
+            FLAG.received = FLAG.received or signal.SIGTERM
+            connector.received_sigterm = False
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -164,13 +209,13 @@ def checkpoint_and_leave(trainer: Any, exp_dir: Path, policy: RequeuePolicy) -> 
 
     path = exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     trainer.save_checkpoint(str(path))
-    # Rank 0 decides for all: SIGTERM (or no scheduler to requeue with) means stop.
-    stop = FLAG.received == signal.SIGTERM or os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
-    stop = trainer.strategy.broadcast(stop, src=0)
+    # Rank 0 decides for all: SIGTERM, Ctrl-C (or no scheduler to requeue with) mean stop.
+    stop, code = trainer.strategy.broadcast((FLAG.stops, FLAG.exit_code), src=0)
     step = trainer.global_step
     if stop:
-        _leave(trainer, exp_dir, STOPPED, f"stopped at step {step} by a signal; "
-               f"checkpoint {path}; launch the same command again to continue", Stopped)
+        _leave(trainer, exp_dir, STOPPED, f"stopped at step {step} by {FLAG.cause}; "
+               f"checkpoint {path}; launch the same command again to continue",
+               lambda: Stopped(code))
     used = restart_count()
     if used >= policy.max_requeues:
         _leave(trainer, exp_dir, OUT_OF_RETRIES,
@@ -187,9 +232,37 @@ def checkpoint_and_leave(trainer: Any, exp_dir: Path, policy: RequeuePolicy) -> 
 
 
 def _leave(trainer: Any, exp_dir: Path, state: str, message: str | None,
-           ending: type[JobEnds], **details: Any) -> None:
+           ending: Any, **details: Any) -> None:
     if trainer.is_global_zero:
         if message:
             log.warning(message)
         write_status(exp_dir, state, step=trainer.global_step, **details)
     raise ending()
+
+
+def stop_between_stages(run_dir: Path, lead: bool, where: str) -> None:
+    """Act on a signal received outside `fit`, at a boundary between stages or phases.
+
+    Everything before the boundary is saved; the next launch redoes only the
+    stages after it (a finished training stage resumes from its checkpoint).
+    On SLURM the warning signal requeues the job as it would during training."""
+    if FLAG.received is None:
+        return
+    policy = FLAG.policy
+    if FLAG.stops:
+        if lead:
+            log.warning("stopped %s by %s; launch the same command again to continue",
+                        where, FLAG.cause)
+            write_status(run_dir, STOPPED)
+        raise Stopped(FLAG.exit_code)
+    used = restart_count()
+    if used >= policy.max_requeues:
+        if lead:
+            write_status(run_dir, OUT_OF_RETRIES, requeues=used)
+        raise OutOfRetries()
+    if lead:
+        write_status(run_dir, REQUEUED, requeues=used + 1)
+        job_id = requeue_this_job()
+        log.info("requeued job %s %s (requeue %d of %d)", job_id, where, used + 1,
+                 policy.max_requeues)
+    raise Requeued()

@@ -16,7 +16,8 @@ from typing import Any
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-HOOKS = ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_train_epoch_end")
+HOOKS = ("on_sanity_check_start", "on_train_start", "on_train_epoch_start",
+         "on_train_batch_end", "on_train_epoch_end")
 
 
 class RunHooks(ModelCheckpoint):
@@ -29,6 +30,11 @@ class RunHooks(ModelCheckpoint):
         self._calls = {hook: [getattr(d, hook) for d in self.duties if hasattr(d, hook)]
                        for hook in HOOKS}
         self._batch_end = self._calls["on_train_batch_end"]  # every step: one lookup less
+
+    def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
+        super().on_sanity_check_start(trainer, pl_module)
+        for call in self._calls["on_sanity_check_start"]:
+            call(trainer, pl_module)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_start(trainer, pl_module)

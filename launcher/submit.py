@@ -24,7 +24,7 @@ from launcher import rundir
 from launcher.errors import LauncherError
 from launcher.registry import ALREADY_DONE, SubmittedJob, Sweep, now, remember, shown
 from launcher.resources import ClusterProfile, Resources
-from launcher.runstate import OUT_OF_RETRIES, read_status
+from launcher.runstate import OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
 
 # Run directories of this launch that are already complete with the same config;
 # set by `launcher.launch.launch`, which composed every job's config anyway.
@@ -40,10 +40,22 @@ DISTRIBUTED = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
 
 
 class SweepFailed(LauncherError):
+    exit_code = 1
+
     def __init__(self, jobs: list[SubmittedJob]) -> None:
         self.jobs = jobs
         failed = [j for j in jobs if j.failed]
         super().__init__(f"{len(failed)} of {len(jobs)} job(s) failed; see the logs named above")
+
+
+class SweepStopped(SweepFailed):
+    """`launch` was told to stop (Ctrl-C, SIGTERM) and its local jobs have stopped."""
+
+    def __init__(self, jobs: list[SubmittedJob], exit_code: int) -> None:
+        super().__init__(jobs)
+        self.exit_code = exit_code
+        self.args = ("stopped; each stopped run continues from its checkpoint with "
+                     "launch retry, or the same command again",)
 
 
 def job_name(recipe_dir: Path) -> str:
@@ -149,14 +161,17 @@ class SweepLauncher(BaseSubmititLauncher):
                       f"job_id_for_{records[i].index}", state) for i in todo]
         sweep = open_sweep(sweep_dir, self._EXECUTOR, recipe_dir, config)
         sweep.jobs.extend(records)  # a sweeper may launch in several batches
-        jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep) \
-            if todo else []
-        sweep.save()
-        remember(sweep_dir)
-        if self.wait and jobs:
-            wait_for(jobs, [records[i] for i in todo], sweep)
-            if any(r.failed for r in records):
-                raise SweepFailed(records)
+        with self._supervision() as stop:
+            jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep, stop) \
+                if todo else []
+            sweep.save()
+            remember(sweep_dir)
+            if self.wait and jobs:
+                self._wait(jobs, [records[i] for i in todo], sweep, stop)
+        if stop is not None and stop.stopping:
+            raise SweepStopped(records, stop.exit_code)
+        if self.wait and jobs and any(r.failed for r in records):
+            raise SweepFailed(records)
         returns = []
         for record in records:
             ret = JobReturn(status=JobStatus.COMPLETED)
@@ -164,41 +179,66 @@ class SweepLauncher(BaseSubmititLauncher):
             returns.append(ret)
         return returns
 
+    def _supervision(self) -> contextlib.AbstractContextManager:
+        """What watches `launch`'s own signals while jobs are submitted and awaited."""
+        return contextlib.nullcontext()
+
     def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
-                sweep: Sweep) -> list:
+                sweep: Sweep, stop: Any) -> list:
         with scrubbed_scheduler_env():
             jobs = executor.map_array(self, *zip(*arguments, strict=True))
         for job, record in zip(jobs, records, strict=True):
             note_submission(job, record)
         return jobs
 
+    def _wait(self, jobs: list, records: list[SubmittedJob], sweep: Sweep, stop: Any) -> None:
+        try:
+            wait_for(jobs, records, sweep)
+        except KeyboardInterrupt:
+            raise LauncherError(f"stopped waiting; the jobs go on: launch status "
+                                f"{sweep.sweep_dir}") from None
+
 
 class LocalSweepLauncher(SweepLauncher):
     _EXECUTOR = "local"
 
+    def _supervision(self) -> contextlib.AbstractContextManager:
+        from launcher.local_stop import StopRequests
+
+        return StopRequests()
+
     def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
-                sweep: Sweep) -> list:
+                sweep: Sweep, stop: Any) -> list:
         """Start jobs one by one, never more than `max_parallel` at once, each on GPUs
-        of its own (CUDA_VISIBLE_DEVICES) when it asks for some."""
+        of its own (CUDA_VISIBLE_DEVICES) when it asks for some; none once `launch`
+        is told to stop."""
         pool = GpuPool(visible_gpus(), int(executor.parameters.get("gpus_per_node") or 0))
         jobs: list = []
         for args, record in zip(arguments, records, strict=True):
-            while True:
+            while not stop.stopping:
                 pool.release_finished()
                 running = sum(not j.done() for j in jobs)
                 if running < self.max_parallel and pool.can_take():
                     break
                 time.sleep(0.5)
+            if stop.stopping:
+                record.state, record.job_id = "CANCELLED", "-"
+                record.note = "not started: launch was stopped"
+                continue
             gpus = pool.take()
             if gpus:
                 executor.update_parameters(visible_gpus=gpus)
-            with scrubbed_scheduler_env():
+            with scrubbed_scheduler_env(), stop.spawning():
                 job = executor.submit(self, *args)
             pool.hold(job, gpus)
             note_submission(job, record)
             jobs.append(job)
             sweep.save()
+        stop.act(jobs)
         return jobs
+
+    def _wait(self, jobs: list, records: list[SubmittedJob], sweep: Sweep, stop: Any) -> None:
+        wait_for(jobs, records, sweep, on_poll=lambda: stop.act(jobs))
 
 
 def visible_gpus() -> list[int]:
@@ -263,7 +303,8 @@ def note_submission(job: Any, record: SubmittedJob) -> None:
     print(f"submitted job {record.job_id}: {shown(record.overrides)}", flush=True)
 
 
-def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep) -> None:
+def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
+             on_poll: Any = None) -> None:
     """Block until every job ended: a line as each one does, and a compact count of
     states whenever it changes (the full table, redrawn, on a terminal)."""
     from launcher.status import render, rows
@@ -271,6 +312,8 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep) -> None:
     pending = dict(enumerate(jobs))
     last = ""
     while pending:
+        if on_poll is not None:
+            on_poll()
         for i, job in list(pending.items()):
             if not job.done():
                 continue
@@ -299,17 +342,21 @@ def settle(job: Any, record: SubmittedJob) -> None:
         record.state = state if state in DONE_STATES and state != "COMPLETED" else "FAILED"
         record.error = _last_line(str(exc))
     record.value = best_value(record.run_dir)
-    run_state = read_status(record.run_dir).get("state")
+    run_state = status_as_far_as_readable(record.run_dir).get("state")
     if run_state == OUT_OF_RETRIES:
         record.state = "OUT_OF_RETRIES"
         record.error = "requeue budget used up (requeue.max_requeues)"
+    elif run_state == STOPPED and record.state != "COMPLETED":
+        record.state = "STOPPED"
+        record.error = "stopped by a signal; launch retry (or the same command) continues it"
 
 
 def best_value(run_dir: str) -> float | None:
     from launcher.status import metric_history, tracked_metric
 
-    metric, mode = tracked_metric(run_dir)
-    values = [v for _, v in metric_history(run_dir, metric)]
+    problems: list[str] = []  # a damaged metrics.csv gives what it can; status notes it
+    metric, mode = tracked_metric(run_dir, problems)
+    values = [v for _, v in metric_history(run_dir, metric, problems)]
     if not values:
         return None
     return min(values) if mode == "min" else max(values)
@@ -318,7 +365,9 @@ def best_value(run_dir: str) -> float | None:
 def describe(record: SubmittedJob) -> str:
     what = shown(record.overrides)
     line = f"job {record.job_id} {record.state}: {what}\n  run directory: {record.run_dir}"
-    if record.failed:
+    if record.state == "STOPPED":
+        line += f"\n  {record.error}"
+    elif record.failed:
         log = Path(record.run_dir) / "run.log"
         line += (f"\n  error: {record.error}\n  traceback: {log if log.exists() else record.stderr}"
                  f"\n  scheduler log: {record.stderr}")

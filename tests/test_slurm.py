@@ -84,3 +84,37 @@ def test_without_wait_launch_returns_once_queued(slurm_cluster, launch_cli, toy_
         assert time.monotonic() < deadline, "the job did not complete"
         time.sleep(1)
     assert (Path(job["run_dir"]) / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_paths_with_spaces_and_hashes_reach_sbatch_whole(slurm_cluster, launch_cli, toy_recipe):
+    """sbatch reads `#` as a comment and a space as the end of a directive value unless
+    quoted: the run and its scheduler logs land where the dry run said."""
+    exp = toy_recipe / "my runs #1"
+    code, out, err = launch_cli(toy_recipe, "hydra/launcher=slurm", "--wait",
+                                f"exp_root='{exp}'", "trainer.max_epochs=1")
+    assert code == 0, out + err
+    (run_dir,) = run_dirs(exp)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    (job,) = registry(exp)["jobs"]
+    assert Path(job["stdout"]).is_file() and str(exp) in job["stdout"]
+    assert sacct_states([job["job_id"]]) == {job["job_id"]: "COMPLETED"}
+
+
+def test_a_second_job_of_a_running_run_leaves_it_alone(slurm_cluster, launch_cli, toy_recipe):
+    """Two launches queued before either started: the first job to start owns the run
+    folder; the other fails saying who owns it, and writes no status of its own."""
+    exp = toy_recipe / "exp"
+    command = ("hydra/launcher=slurm", f"exp_root={exp}", "+model.step_sleep_s=0.3",
+               "trainer.max_epochs=4")
+    first = launch_cli(toy_recipe, *command)
+    second = launch_cli(toy_recipe, *command)
+    assert first[0] == 0 and second[0] == 0, (first, second)
+    jobs = [j for path in sorted((exp / "sweeps").glob("*/jobs.json"))
+            for j in json.loads(path.read_text())["jobs"]]
+    states = sacct_states([j["job_id"] for j in jobs], settle_s=180)
+    assert sorted(states.values()) == ["COMPLETED", "FAILED"], states
+    (run_dir,) = run_dirs(exp)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "completed" and not status.get("error")
+    loser = next(j for j in jobs if states[j["job_id"]] == "FAILED")
+    assert "is in use by job" in Path(loser["stderr"]).read_text()
