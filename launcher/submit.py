@@ -334,6 +334,12 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
 
 def settle(job: Any, record: SubmittedJob) -> None:
     """Record how a finished job ended: its scheduler state and its first error line."""
+    import submitit
+
+    if isinstance(job, submitit.LocalJob):
+        # Its process has ended: a result file that is not there will not come (a
+        # stopped job writes none), where submitit would wait 15 s for a slow NFS.
+        job._results_timeout_s = 0
     try:
         job.results()
         record.state = "COMPLETED"

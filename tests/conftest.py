@@ -49,6 +49,36 @@ def edit_config(recipe: Path, change) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def rejected(launch_cli, recipe: Path, *overrides: str) -> str:
+    """Run a launch that must be refused: exit 2, one line, no traceback, nothing
+    written; return the line."""
+    exp = recipe / "exp"
+    code, out, err = launch_cli(recipe, f"exp_root={exp}", *overrides)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("launch: error:"), err
+    assert not exp.exists(), "a rejected launch must write nothing"
+    return lines[0]
+
+
+@pytest.fixture
+def import_checks(monkeypatch):
+    """Count the checks that import the recipe's classes (those the cache can skip)."""
+    calls = []
+    from launcher import check_cache, preflight
+
+    original = preflight._check_imports
+
+    def counted(job, recipe_dir):
+        calls.append(job)
+        return original(job, recipe_dir)
+
+    monkeypatch.setattr(preflight, "_check_imports", counted)
+    monkeypatch.setattr(check_cache, "_passed_here", set())
+    return calls
+
+
 @pytest.fixture
 def launch_cli(capsys):
     """Run `launch ...` in-process; return (exit code, stdout, stderr)."""

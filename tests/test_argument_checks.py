@@ -15,7 +15,7 @@ from typing import Literal, Optional, Union
 
 import pytest
 import torch
-from conftest import edit_config
+from conftest import edit_config, rejected
 
 from launcher import check_cache, preflight
 from launcher.errors import ConfigError
@@ -23,17 +23,6 @@ from launcher.job_arguments import check_arguments
 from launcher.type_judge import Verdict, problem, verdict
 
 CONFIG = "conf/config.yaml"
-
-
-def rejected(launch_cli, recipe: Path, *overrides: str) -> str:
-    exp = recipe / "exp"
-    code, out, err = launch_cli(recipe, f"exp_root={exp}", *overrides)
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("launch: error:"), err
-    assert not exp.exists(), "a rejected launch must write nothing"
-    return lines[0]
 
 
 def with_adam(recipe: Path) -> None:
@@ -107,21 +96,6 @@ def test_a_bad_argument_is_one_line_before_anything_is_written(launch_cli, toy_r
     for text in expected:
         assert text in line, line
     assert "_recipe_" not in line, "the user's own spelling, src., is shown"
-
-
-@pytest.fixture
-def import_checks(monkeypatch):
-    """Count the checks that import the recipe's classes (those the cache can skip)."""
-    calls = []
-    original = preflight._check_imports
-
-    def counted(job, recipe_dir):
-        calls.append(job)
-        return original(job, recipe_dir)
-
-    monkeypatch.setattr(preflight, "_check_imports", counted)
-    monkeypatch.setattr(check_cache, "_passed_here", set())
-    return calls
 
 
 def test_a_bad_value_is_refused_although_a_good_one_of_its_sweep_passed_the_cache(

@@ -5,20 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import edit_config
+from conftest import edit_config, rejected
 
 CONFIG = "conf/config.yaml"
-
-
-def rejected(launch_cli, recipe: Path, *overrides: str) -> str:
-    exp = recipe / "exp"
-    code, out, err = launch_cli(recipe, f"exp_root={exp}", *overrides)
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("launch: error:"), err
-    assert not exp.exists(), "a rejected launch must write nothing"
-    return lines[0]
 
 
 def write_src(recipe: Path, name: str, text: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import edit_config
 
-from launcher import check_cache, preflight
+from launcher import check_cache
 from launcher.errors import ConfigError
 from launcher.launch import expand_sweep, plan
 from launcher.recipe import compose, compose_sweep, find_recipe
@@ -56,21 +56,6 @@ def test_a_bad_value_in_one_job_is_reported_as_composing_it_would(toy_recipe):
     with pytest.raises(ConfigError) as alone:
         compose(recipe, ["optim.lrr=0.3"])
     assert str(caught.value) == str(alone.value)
-
-
-@pytest.fixture
-def import_checks(monkeypatch):
-    """Count the checks that import the recipe's classes."""
-    calls = []
-    original = preflight._check_imports
-
-    def counted(job, recipe_dir):
-        calls.append(job)
-        return original(job, recipe_dir)
-
-    monkeypatch.setattr(preflight, "_check_imports", counted)
-    monkeypatch.setattr(check_cache, "_passed_here", set())
-    return calls
 
 
 def planned(recipe_dir: Path, *sweep: str) -> list:
