@@ -118,3 +118,14 @@ def test_a_second_job_of_a_running_run_leaves_it_alone(slurm_cluster, launch_cli
     assert status["state"] == "completed" and not status.get("error")
     loser = next(j for j in jobs if states[j["job_id"]] == "FAILED")
     assert "is in use by job" in Path(loser["stderr"]).read_text()
+
+
+def test_gpus_on_a_partition_without_any_are_refused_before_submitting(
+        slurm_cluster, launch_cli, toy_recipe):
+    exp = toy_recipe / "exp"
+    code, _, err = launch_cli(toy_recipe, "hydra/launcher=slurm", "+cluster=local",
+                              f"exp_root={exp}", "resources.gpus_per_node=1")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert "key 'resources.gpus_per_node'" in line and "partition 'debug' has no GPUs" in line
+    assert not exp.exists()
