@@ -148,7 +148,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
 
     Returns the list of `SubmittedJob`s, or the dry-run text with `dry_run`.
     """
-    from launcher.gpu_check import check_gpus
+    from launcher.allocation_check import check_allocation
     from launcher.launcher_options import launcher_options
     from launcher.preflight import origin
     from launcher.resources import ClusterProfile
@@ -159,8 +159,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     launcher_options(overrides, backend)
     planned = plan(recipe, overrides, multirun)
     try:
-        check_gpus(resources_of(planned[0]), backend,
-                   ClusterProfile.from_config(planned[0].config.get("cluster")))
+        check_allocation(resources_of(planned[0]), backend,
+                         ClusterProfile.from_config(planned[0].config.get("cluster")))
     except ConfigError as exc:
         raise exc.located(origin(exc.key, planned[0].overrides, recipe.config_file)) from None
     sweep_dir = rundir.new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))

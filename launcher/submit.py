@@ -22,7 +22,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmitit
 
 from launcher import rundir
 from launcher.errors import LauncherError
-from launcher.registry import ALREADY_DONE, SubmittedJob, Sweep, now, remember, shown
+from launcher.registry import ALREADY_DONE, REGISTRY, SubmittedJob, Sweep, now, remember, shown
 from launcher.resources import ClusterProfile, Resources
 from launcher.runstate import OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
 
@@ -159,9 +159,10 @@ class SweepLauncher(BaseSubmititLauncher):
         state = Singleton.get_state()  # a deep copy of Hydra's state, the same for every job
         arguments = [(list(job_overrides[i]), "hydra.sweep.dir", records[i].index,
                       f"job_id_for_{records[i].index}", state) for i in todo]
+        first_batch = not (sweep_dir / REGISTRY).is_file()
         sweep = open_sweep(sweep_dir, self._EXECUTOR, recipe_dir, config)
         sweep.jobs.extend(records)  # a sweeper may launch in several batches
-        with self._supervision() as stop:
+        with self._supervision() as stop, refused_submission(sweep_dir, first_batch):
             jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep, stop) \
                 if todo else []
             sweep.save()
@@ -284,10 +285,30 @@ class SlurmSweepLauncher(SweepLauncher):
         super().__init__(max_parallel=max_parallel, wait=wait, **params)
 
 
+@contextlib.contextmanager
+def refused_submission(sweep_dir: Path, first_batch: bool) -> Iterator[None]:
+    """An sbatch refusal (a limit, an account, a QOS the checks could not know) as one
+    line; the sweep folder of a launch that queued nothing is removed again."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        yield
+    except FailedJobError as exc:
+        if first_batch:
+            import shutil
+
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):  # only when no other sweep is there
+                sweep_dir.parent.rmdir()
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        refusal = next((line for line in reversed(lines) if line.startswith("sbatch:")),
+                       lines[-1] if lines else "sbatch failed")
+        raise LauncherError(f"the scheduler refused the jobs, nothing was queued: "
+                            f"{refusal}") from None
+
+
 def open_sweep(sweep_dir: Path, backend: str, recipe_dir: Path, config: Any) -> Sweep:
     """The sweep's registry: the one a previous batch of this launch wrote, or a new one."""
-    from launcher.registry import REGISTRY
-
     if (sweep_dir / REGISTRY).is_file():
         return Sweep.load(sweep_dir)
     return Sweep(str(sweep_dir), backend, str(recipe_dir), str(config.hydra.job.config_name),

@@ -129,3 +129,26 @@ def test_gpus_on_a_partition_without_any_are_refused_before_submitting(
     (line,) = err.strip().splitlines()
     assert "key 'resources.gpus_per_node'" in line and "partition 'debug' has no GPUs" in line
     assert not exp.exists()
+
+
+def test_an_sbatch_refusal_is_one_line_and_leaves_no_sweep_folder(
+        slurm_cluster, launch_cli, toy_recipe):
+    exp = toy_recipe / "exp"
+    code, _, err = launch_cli(toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}",
+                              "resources.mem_gb=100000")
+    assert code == 2 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # after sbatch's own words
+    assert line.startswith("launch: error: the scheduler refused the jobs, nothing was queued")
+    assert "Requested node configuration is not available" in line
+    assert not (exp / "sweeps").exists()
+
+
+def test_an_unknown_partition_is_refused_before_submitting(slurm_cluster, launch_cli,
+                                                          toy_recipe):
+    exp = toy_recipe / "exp"
+    code, _, err = launch_cli(toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}",
+                              "resources.partition=gpu")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert "key 'resources.partition'" in line and "no partition 'gpu'" in line
+    assert "choose one of: debug" in line and not exp.exists()
