@@ -148,26 +148,22 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
 
     Returns the list of `SubmittedJob`s, or the dry-run text with `dry_run`.
     """
-    from launcher.allocation_check import check_allocation
     from launcher.launcher_options import launcher_options
-    from launcher.preflight import origin
-    from launcher.resources import ClusterProfile
 
     recipe = find_recipe(recipe_path, config_name)
     overrides = with_launcher_keys(overrides)
     backend = backend_of(overrides)
     launcher_options(overrides, backend)
     planned = plan(recipe, overrides, multirun)
-    try:
-        check_allocation(resources_of(planned[0]), backend,
-                         ClusterProfile.from_config(planned[0].config.get("cluster")))
-    except ConfigError as exc:
-        raise exc.located(origin(exc.key, planned[0].overrides, recipe.config_file)) from None
+    refusal = allocation_refusal(recipe, planned[0], backend)
     sweep_dir = rundir.new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))
-    if dry_run:
+    if dry_run:  # shown, not refused: a script for another cluster may be previewed here
         from launcher.dry_run import render
 
-        return render(recipe, planned, backend, sweep_dir, overrides)
+        text = render(recipe, planned, backend, sweep_dir, overrides)
+        return text + (f"\n\n=== a launch here would be refused: {refusal}" if refusal else "")
+    if refusal is not None:
+        raise refusal
     wait_until_free(planned, bool(wait))
     if planned[0].config.get("resume", True) is False:
         for job in planned:
@@ -193,6 +189,20 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     if returns is None:  # an optimising sweeper: its summary is in the sweep folder
         return best_trial(sweep_dir)
     return [ret._return_value for ret in returns]
+
+
+def allocation_refusal(recipe: Recipe, job: PlannedJob, backend: str) -> ConfigError | None:
+    """Why the machine or cluster here cannot give what the job asks for, if it cannot."""
+    from launcher.allocation_check import check_allocation
+    from launcher.preflight import origin
+    from launcher.resources import ClusterProfile
+
+    try:
+        check_allocation(resources_of(job), backend,
+                         ClusterProfile.from_config(job.config.get("cluster")))
+    except ConfigError as exc:
+        return exc.located(origin(exc.key, job.overrides, recipe.config_file))
+    return None
 
 
 def _complete(job: PlannedJob) -> bool:

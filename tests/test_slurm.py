@@ -152,3 +152,8 @@ def test_an_unknown_partition_is_refused_before_submitting(slurm_cluster, launch
     (line,) = err.strip().splitlines()
     assert "key 'resources.partition'" in line and "no partition 'gpu'" in line
     assert "choose one of: debug" in line and not exp.exists()
+    # A dry run still shows the script (for another cluster, say), and the refusal.
+    code, out, _ = launch_cli(toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}",
+                              "resources.partition=gpu", "--dry-run")
+    assert code == 0 and "#SBATCH --partition=gpu" in out
+    assert out.rstrip().splitlines()[-1].startswith("=== a launch here would be refused:")
