@@ -47,7 +47,7 @@ THREADS = 1  # OpenMP threads per process; see bench_env
 SMALL_REPS = 5
 PROFILE_FROM = 10  # the step clock profiles the loop from this step (recipe/src/timing.py)
 # The shared Trainer's last-checkpoint callback, which also carries its per-step duties.
-DUTIES_CALLBACK = "RunHooks"
+DUTIES_CALLBACK = "LastCheckpoint"
 
 
 @dataclass(frozen=True)

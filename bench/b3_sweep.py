@@ -207,9 +207,9 @@ def add_compose_figures(ctx: Context, section: Section) -> None:
     costs = [compose_costs(ctx) for _ in range(2)]
     floor = section.add(Figure("per job: Hydra compose (one initialisation)",
                                [c["hydra_compose"] for c in costs], "ms"))
-    section.add(Figure("per job: launcher compose (launcher.recipe.compose)",
+    section.add(Figure("per job: launcher compose (launcher.plan.recipe.compose)",
                        [c["compose"] for c in costs], "ms", baseline=floor))
-    section.add(Figure("per job: launcher compose + checks (launcher.launch.plan)",
+    section.add(Figure("per job: launcher compose + checks (launcher.plan.planning.plan)",
                        [c["plan"] for c in costs], "ms", baseline=floor))
     section.add(Figure("per job: launcher compose_sweep (first job composed, values applied)",
                        [c["compose_sweep"] for c in costs], "ms", baseline=floor))

@@ -6,7 +6,7 @@ For each size, a Lightning-style checkpoint (weights, Adam state after one
 step, loop counters and, for the launcher, the packed random state its
 module adds for exact resume) is written by
 
-- `launcher.checkpointing.AtomicCheckpointIO` (temporary file + rename), and
+- `launcher.components.callbacks.checkpoints.AtomicCheckpointIO` (temporary file + rename), and
 - `lightning_fabric`'s `TorchCheckpointIO`, what a plain Trainer uses;
 
 in turn, several times; the median seconds of each are reported, with
@@ -45,8 +45,8 @@ def write_seconds(io: Any, checkpoint: dict, path: Path) -> float:
 def main(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
     from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    from launcher.checkpointing import AtomicCheckpointIO
-    from launcher.lightning_module import RESUME_KEY, pack_rng_states
+    from launcher.components.callbacks.checkpoints import AtomicCheckpointIO
+    from launcher.components.modeling.lightning_module import RESUME_KEY, pack_rng_states
 
     folder.mkdir(parents=True, exist_ok=True)
     results = []
@@ -74,7 +74,7 @@ def read_costs(folder: Path) -> dict[str, list[float]]:
     """Seconds to read the newest checkpoint of `folder` the ways a resume does."""
     import torch
 
-    from launcher.checkpointing import resume_checkpoint
+    from launcher.components.callbacks.checkpoints import resume_checkpoint
 
     path = folder / "atomic.ckpt"
     (folder / "plain.ckpt").unlink(missing_ok=True)

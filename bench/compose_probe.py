@@ -3,10 +3,10 @@
     python bench/compose_probe.py RECIPE JOBS   -> one JSON line, milliseconds per job
 
 - `plan`: what `launch -m` does for each job before submitting: compose the
-  recipe config with the job's overrides and check it (`launcher.launch.plan`);
+  recipe config with the job's overrides and check it (`launcher.plan.planning.plan`);
 - `compose_sweep`: the composition alone, as `plan` does it: the first job
   composed, each other job its copy with its own values applied;
-- `compose`: each job composed from the files (`launcher.recipe.compose`,
+- `compose`: each job composed from the files (`launcher.plan.recipe.compose`,
   one Hydra initialisation per job), as `plan` did before `compose_sweep`;
 - `hydra_compose`: Hydra's compose for each job inside one initialisation.
 
@@ -34,8 +34,9 @@ def main(recipe_path: str, jobs: int) -> dict[str, float]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from launcher.launch import expand_sweep, plan, with_launcher_keys
-    from launcher.recipe import SHARED_CONFIGS, compose, compose_sweep, find_recipe
+    from launcher.plan.overrides import expand_sweep, with_launcher_keys
+    from launcher.plan.planning import plan
+    from launcher.plan.recipe import SHARED_CONFIGS, compose, compose_sweep, find_recipe
 
     recipe = find_recipe(recipe_path)
     values = sweep_values(jobs)

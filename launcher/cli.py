@@ -100,19 +100,26 @@ def run_command(argv: Sequence[str]) -> int:
     """The follow-up commands; they never import torch."""
     args = build_command_parser().parse_args(argv)
     if args.command == "status":
-        from launcher.status import show
+        from launcher.followups.status import show
 
         return show(args.target, args.watch)
     if args.command == "report":
-        from launcher.report import write
+        from launcher.followups.report import write
 
         write(args.target)
         return 0
-    from launcher import followups
-
     if args.command == "logs":
-        return followups.logs(args.target, args.follow, args.err)
-    return getattr(followups, args.command)(args.target)
+        from launcher.followups.logs import logs
+
+        return logs(args.target, args.follow, args.err)
+    if args.command == "cancel":
+        from launcher.followups.cancel import cancel
+
+        return cancel(args.target)
+    from launcher.followups.retry import retry
+    from launcher.launch import launch
+
+    return retry(args.target, launch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(launch --help says more)", file=sys.stderr)
         return 2
     args = build_parser().parse_intermixed_args(argv)
-    from launcher.preemption import JobEnds
-    from launcher.submit import SweepFailed, SweepStopped
+    from launcher.executors.base import SweepFailed, SweepStopped
+    from launcher.signals import JobEnds
 
     try:
         from launcher.launch import launch
@@ -151,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(exc, "exit_code", 2)
     except JobEnds as ended:
         print(_ended_line(ended), file=sys.stderr)
-        return int(ended.code or 0)
+        return ended.exit_code
     except KeyboardInterrupt:
         print("launch: interrupted; nothing was started", file=sys.stderr)
         return 130
@@ -163,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _ended_line(ended: BaseException) -> str:
-    from launcher.preemption import StoppedAtOnce
+    from launcher.signals import StoppedAtOnce
 
     if isinstance(ended, StoppedAtOnce):
         return ("launch: stopped at once, without a checkpoint; run the same command again to "
@@ -179,7 +186,7 @@ def print_jobs(jobs: Sequence) -> None:
             print(f"{jobs[0].note}")
         print(f"run directory: {jobs[0].run_dir}")
         return
-    from launcher.registry import shown
+    from launcher.executors.registry import shown
 
     width = max(len(j.job_id) for j in jobs)
     print(f"{len(jobs)} job(s):")

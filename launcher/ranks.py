@@ -22,4 +22,6 @@ def process_rank() -> int:
 def log_name() -> str:
     """run.log for rank 0; run.rank<N>.log for the others, so logs never interleave."""
     rank = process_rank()
-    return "run.log" if rank == 0 else f"run.rank{rank}.log"
+    from launcher.layout import log_file
+
+    return log_file(rank)

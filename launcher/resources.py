@@ -175,9 +175,9 @@ class ClusterProfile:
     @classmethod
     def from_config(cls, block: Mapping | None) -> ClusterProfile:
         if block is not None and not isinstance(block, Mapping):
-            from pathlib import Path
+            from launcher.conf import CONF_DIR
 
-            shipped = sorted(p.stem for p in (Path(__file__).parent / "conf" / "cluster")
+            shipped = sorted(p.stem for p in (CONF_DIR / "cluster")
                              .glob("*.yaml"))
             raise ConfigError(f"no cluster profile '{block}'", key="cluster",
                               hint=f"create conf/cluster/{block}.yaml in the recipe, or "

@@ -66,7 +66,7 @@ def rejected(launch_cli, recipe: Path, *overrides: str) -> str:
 def import_checks(monkeypatch):
     """Count the checks that import the recipe's classes (those the cache can skip)."""
     calls = []
-    from launcher import check_cache, preflight
+    from launcher.plan import checks as preflight
 
     original = preflight._check_imports
 
@@ -75,7 +75,6 @@ def import_checks(monkeypatch):
         return original(job, recipe_dir)
 
     monkeypatch.setattr(preflight, "_check_imports", counted)
-    monkeypatch.setattr(check_cache, "_passed_here", set())
     return calls
 
 

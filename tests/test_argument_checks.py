@@ -17,10 +17,11 @@ import pytest
 import torch
 from conftest import edit_config, rejected
 
-from launcher import check_cache, preflight
 from launcher.errors import ConfigError
-from launcher.job_arguments import check_arguments
-from launcher.type_judge import Verdict, problem, verdict
+from launcher.job.config import job_config
+from launcher.plan import check_cache
+from launcher.plan.calls import check_arguments
+from launcher.plan.type_judge import Verdict, problem, verdict
 
 CONFIG = "conf/config.yaml"
 
@@ -123,13 +124,13 @@ def test_a_check_that_compares_numbers_is_not_remembered(launch_cli, toy_recipe,
 
 
 def test_a_value_sweep_shares_one_check_key(toy_recipe):
-    from launcher.recipe import compose, find_recipe
+    from launcher.plan.recipe import compose, find_recipe
 
     recipe = find_recipe(toy_recipe)
 
     def key(*overrides: str) -> str:
         config = compose(recipe, list(overrides))
-        return check_cache.key_of(preflight.job_config(config, recipe.dir, Path("/r")),
+        return check_cache.key_of(job_config(config, recipe.dir, Path("/r")),
                                   recipe.dir)
 
     assert key("optim.lr=0.1") == key("optim.lr=0.3") == key("optim.lr=1e-4")

@@ -51,7 +51,7 @@ def test_class_of_the_wrong_base_is_refused(launch_cli, toy_recipe):
 
 def test_trainer_constructor_without_the_contract_arguments(launch_cli, toy_recipe):
     write_src(toy_recipe, "trainer.py",
-              "from launcher.trainer import ESPnet3LightningTrainer\n"
+              "from launcher.components.trainers.trainer import ESPnet3LightningTrainer\n"
               "class Narrow(ESPnet3LightningTrainer):\n"
               "    def __init__(self, model):\n        pass\n")
     edit_config(toy_recipe, lambda c: c["trainer"].update(_target_="src.trainer.Narrow"))
@@ -63,7 +63,8 @@ def test_trainer_constructor_without_the_contract_arguments(launch_cli, toy_reci
 def test_system_of_the_wrong_base(launch_cli, toy_recipe):
     edit_config(toy_recipe, lambda c: c.update(system={"_target_": "collections.OrderedDict"}))
     line = rejected(launch_cli, toy_recipe)
-    assert "key 'system._target_'" in line and "not a subclass of launcher.system.System" in line
+    assert "key 'system._target_'" in line
+    assert "not a subclass of launcher.systems.base.system.System" in line
 
 
 @pytest.mark.parametrize("key", ["model", "trainer"])
@@ -142,7 +143,7 @@ def test_unknown_config_name_lists_the_available_ones(launch_cli, toy_recipe):
 ])
 def test_a_list_entry_set_on_the_command_line_is_blamed_on_the_override(key, override,
                                                                         blamed):
-    from launcher.preflight import origin
+    from launcher.identity import origin
 
     where = origin(key, [override], Path("conf/config.yaml"))
     assert (where.startswith("command-line override") if blamed

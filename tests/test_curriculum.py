@@ -1,4 +1,4 @@
-"""Curriculum training (launcher.curriculum): phases in their own folders, each starting
+"""Curriculum training (launcher.systems.curriculum): phases in their own folders, each starting
 from the previous phase's final weights with its own settings, resumable in any phase."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import edit_config
 
-from launcher.runstate import read_status
+from launcher.status_file import read_status
 
 ROOT = Path(__file__).resolve().parents[1]
 TONES = ROOT / "egs3" / "tones" / "asr1"
@@ -45,7 +45,7 @@ class StartProbe(InterruptingProbe):
 
 
 def curriculum(config: dict) -> None:
-    config["system"] = {"_target_": "launcher.curriculum.CurriculumSystem"}
+    config["system"] = {"_target_": "launcher.systems.curriculum.CurriculumSystem"}
     config["lightning_module"] = {"_target_": "src.start_probe.StartProbe"}
     config["curriculum"] = [
         {"name": "warmup", "trainer": {"max_epochs": 1}, "optim": {"lr": 0.05}},
@@ -147,7 +147,7 @@ def check_tones_curriculum(run_dir: Path) -> dict:
     assert report["weights"].startswith(str(long))
     assert report["metrics"]["test/ter"] < 0.4 * CHANCE_TER, report
     config = (run_dir / "config.yaml").read_text()
-    assert "max_digits: 2" in config and "launcher.curriculum.CurriculumSystem" in config
+    assert "max_digits: 2" in config and "launcher.systems.curriculum.CurriculumSystem" in config
     return report["metrics"]
 
 

@@ -10,7 +10,7 @@ from conftest import edit_config
 MODULE = '''
 from pathlib import Path
 
-from launcher.lightning_module import ESPnetLightningModule
+from launcher.components.modeling.lightning_module import ESPnetLightningModule
 
 
 class CountingModule(ESPnetLightningModule):
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pytorch_lightning.callbacks import Callback
 
-from launcher.trainer import ESPnet3LightningTrainer
+from launcher.components.trainers.trainer import ESPnet3LightningTrainer
 
 
 class Marker(Callback):
@@ -74,7 +74,7 @@ def test_recipe_module_and_trainer_selected_by_config_both_run(launch_cli, toy_r
 def test_two_recipes_with_a_src_package_in_one_process(tmp_path, toy_recipe):
     import shutil
 
-    from launcher.resolve import locate
+    from launcher.components.targets import locate
 
     other = tmp_path / "other"
     shutil.copytree(toy_recipe, other)

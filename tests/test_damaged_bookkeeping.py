@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from launcher import scheduler
-from launcher.registry import SubmittedJob, Sweep, remember, state_dir
-from launcher.runstate import write_status
+from launcher.executors.registry import SubmittedJob, Sweep, remember, state_dir
+from launcher.followups import slurm_queries as scheduler
+from launcher.status_file import write_status
 
 BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"
 NOT_UTF8 = b"state: \xff\xfe\xfd"
@@ -328,7 +328,7 @@ def test_follow_ends_when_the_state_cannot_be_read(tmp_path):
 def test_a_damaged_status_is_an_error_for_the_job_not_a_traceback(tmp_path):
     """The job side reads status.json too; damage there is a user error naming it."""
     from launcher.bookkeeping import Damaged
-    from launcher.runstate import read_status
+    from launcher.status_file import read_status
 
     (tmp_path / "status.json").write_bytes(BINARY)
     with pytest.raises(Damaged, match=r"status\.json: binary data, not text"):

@@ -15,7 +15,7 @@ import torch
 from test_interrupts import finish, start, wait_for_steps
 
 from launcher.atomic import NoSpace, remove_stale, write_text
-from launcher.checkpointing import AtomicCheckpointIO
+from launcher.components.callbacks.checkpoints import AtomicCheckpointIO
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def test_each_job_shows_its_config_classes_and_run_directory(launch_cli, toy_rec
     assert out.count("=== job ") == 2
     assert "lr: 0.1" in out and "lr: 0.2" in out
     assert "model             src.model.Regressor" in out
-    assert "trainer           launcher.trainer.ESPnet3LightningTrainer" in out
+    assert "trainer           launcher.components.trainers.trainer.ESPnet3LightningTrainer" in out
     assert "num_nodes: 2" in out and "strategy: ddp" in out
     assert "_recipe_" not in out  # the user's own spelling, src., is shown
 

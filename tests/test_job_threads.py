@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from launcher.job import use_allocated_cpus
+from launcher.job.task import use_allocated_cpus
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import scheduler
+from launcher.followups import slurm_queries as scheduler
 from launcher.liveness import is_alive, process_start_ticks
 
 HOST = socket.gethostname()

@@ -44,7 +44,7 @@ def test_sweep_with_a_failing_job_reports_it_and_finishes_the_other(launch_cli, 
     assert code == 1
     assert "1 of 2 job(s) failed" in err
     good, bad = (exp / d for d in sorted(p.name for p in run_dirs(exp)))
-    assert "model.fail=False" in good.name and "model.fail=True" in bad.name
+    assert "model.fail=false" in good.name and "model.fail=true" in bad.name  # canonical
     assert (good / "checkpoints" / "last.ckpt").is_file()
     assert "COMPLETED  +model.fail=False" in out
     assert "FAILED     +model.fail=True" in out

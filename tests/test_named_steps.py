@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
+from launcher.components.modeling.lightning_module import ESPnetLightningModule
 from launcher.errors import ConfigError
-from launcher.lightning_module import ESPnetLightningModule
 
 LR = 0.1
 CLIP_A = 0.05
@@ -221,7 +221,7 @@ def test_resume_mid_accumulation_window_ends_bitwise_equal(launch_cli, toy_recip
                                                 ("accumulate_grad_batches", "accumulate")])
 def test_lightnings_own_clipping_and_accumulation_are_pointed_to_their_replacements(
         option, replacement):
-    from launcher.optim import check_manual_trainer_options
+    from launcher.components.modeling.optimization_spec import check_manual_trainer_options
 
     config = {**CONFIG, "trainer": {option: 2}}
     with pytest.raises(ConfigError, match=f"'{replacement}: 2'") as error:

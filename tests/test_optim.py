@@ -4,8 +4,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from launcher.components.modeling.optimization_spec import assign_parameters, build_optimizers
 from launcher.errors import ConfigError
-from launcher.optim import assign_parameters, build_optimizers
 
 
 class Net(torch.nn.Module):

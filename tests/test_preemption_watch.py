@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from launcher import preemption
-from launcher.preemption import PreemptionWatch
+from launcher.components.callbacks import preemption
+from launcher.components.callbacks.preemption import PreemptionWatch
 
 
 class Strategy:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import torch
 
-from launcher import progress
-from launcher.run_hooks import RunHooks
+from launcher.components.callbacks import progress
+from launcher.components.callbacks.last_checkpoint import LastCheckpoint
 
 
 class Clock:
@@ -32,7 +32,7 @@ def test_a_resumed_epoch_reports_its_own_rate_and_time_left(tmp_path, monkeypatc
     log.on_train_epoch_start(trainer(), None)
     for batch in range(60, 80):  # resumed at batch 60: 20 batches in 10 s
         clock.now += 0.5
-        with caplog.at_level(logging.INFO, logger="launcher.progress"):
+        with caplog.at_level(logging.INFO, logger="launcher.components.callbacks.progress"):
             log.on_train_batch_end(trainer(batch + 1), None, {"loss": torch.tensor(1.0)},
                                    None, batch)
     line = caplog.records[-1].getMessage()
@@ -76,7 +76,7 @@ def test_the_last_checkpoint_callback_calls_each_duty_after_its_own_hook(monkeyp
         def on_train_batch_end(self, *args):
             calls.append(("watch", args[-1]))
 
-    hooks = RunHooks((Progress(), Watch()), dirpath="unused", save_last=True, save_top_k=0)
+    hooks = LastCheckpoint((Progress(), Watch()), dirpath="unused", save_last=True, save_top_k=0)
     hooks.on_train_start(None, None)
     hooks.on_train_epoch_start(None, None)
     hooks.on_train_batch_end(None, None, None, None, 7)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import edit_config
 
-from launcher.checkpointing import resume_checkpoint
-from launcher.runstate import read_status
+from launcher.components.callbacks.checkpoints import resume_checkpoint
+from launcher.status_file import read_status
 
 EXACT = ["+model.dropout=0.3", "trainer.max_epochs=3", "++trainer.checkpoint_every_n_steps=1"]
 # 64 train samples in batches of 16: steps 4, 8 and 12 end the three epochs.
@@ -172,7 +172,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplog
 
 @pytest.mark.parametrize("size,world", [(10, 1), (10, 3), (7, 2)])
 def test_resumed_batch_order_continues_the_epoch(size, world):
-    from launcher.data_order import ResumableBatchSampler
+    from launcher.components.data.batch_order import ResumableBatchSampler
 
     def sampler(rank):
         s = ResumableBatchSampler(size, 2, shuffle=True, seed=5, rank=rank, world_size=world)

@@ -11,11 +11,13 @@ import time
 import pytest
 from test_interrupts import finish, start, status, wait_for_steps
 
-from launcher import runlock
+from launcher.job import runlock
+from launcher.layout import LOCK_FILE
 
 HOLD = """
 import sys, time
-from launcher import runlock
+from launcher.job import runlock
+from launcher.layout import LOCK_FILE
 runlock.acquire(sys.argv[1])
 print("held", flush=True)
 time.sleep(60)
@@ -64,7 +66,7 @@ def test_two_identical_launches_at_once_train_once(toy_recipe, tmp_path):
 
 def test_a_second_launch_of_a_running_run_waits_with_wait(toy_recipe, tmp_path):
     exp = tmp_path / "exp"
-    command = ("+model.step_sleep_s=0.2", "trainer.max_epochs=3")
+    command = ("+model.step_sleep_s=0.3", "trainer.max_epochs=12")  # outlives a start-up
     first = start(toy_recipe, exp, *command)
     (run_dir,) = wait_for_steps(exp, step=1)
     code, _, err = finish(start(toy_recipe, exp, *command))
@@ -81,7 +83,7 @@ def test_status_and_lock_do_not_race(tmp_path):
     """`launch status` may peek at the lock while a job takes it: the job still gets it."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / runlock.LOCK_FILE).write_text("{}")
+    (run_dir / LOCK_FILE).write_text("{}")
     peeker = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\nfrom launcher import runlock\nend = time.time() + 3\n"
         "while time.time() < end:\n    runlock.holder_of(sys.argv[1])\n"), str(run_dir)])

@@ -65,7 +65,7 @@ def test_failed_job_is_reported_with_its_log_and_the_other_completes(
                                 f"exp_root={exp}", "-m", "+model.fail=false,true")
     assert code == 1 and "1 of 2 job(s) failed" in err
     good, bad = run_dirs(exp)
-    assert "fail=False" in good.name and (good / "checkpoints" / "last.ckpt").is_file()
+    assert "fail=false" in good.name and (good / "checkpoints" / "last.ckpt").is_file()
     assert re.search(r"FAILED\s+\+model.fail=True", out)
     assert f"log: {bad}/run.log" in out
     assert "deliberate failure" in (bad / "run.log").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import sacct_states
 
-from launcher.runstate import read_status
+from launcher.status_file import read_status
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 PROBE = "lightning_module._target_=src.probe.ProbeModule"
@@ -146,7 +146,7 @@ def test_a_warning_to_a_two_node_run_checkpoints_on_both_and_requeues_once(
     """The ranks agree on acting at the same batch (every PreemptionWatch.agree_every
     batches; one optimizer: one step a batch), so both stop there, one checkpoint is
     taken and the job requeued once."""
-    from launcher.preemption import PreemptionWatch
+    from launcher.components.callbacks.preemption import PreemptionWatch
 
     agree_every = PreemptionWatch(Path(".")).agree_every
     # 2 steps an epoch on each of two ranks: 8 epochs make 16 steps

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launcher.registry import SubmittedJob, Sweep
-from launcher.runstate import write_status
-from launcher.submit import GpuPool
+from launcher.executors.local import GpuPool
+from launcher.executors.registry import SubmittedJob, Sweep
+from launcher.status_file import write_status
 
 SQUEUE = """#!/bin/sh
 echo squeue >> "$CALLS"
@@ -99,7 +99,7 @@ def test_gpu_pool_gives_each_job_its_own_gpus():
 def test_a_run_in_phases_shows_the_phase_that_wrote_last(tmp_path):
     import os
 
-    from launcher.status import live_dir, metric_values, progress_of
+    from launcher.followups.run_files import live_dir, metric_values, progress_of
 
     run = tmp_path / "run"
     for n, (phase, epoch, step, loss) in enumerate((("short", 2, 20, 0.9), ("long", 1, 30, 0.4))):
@@ -117,7 +117,7 @@ def test_a_run_in_phases_shows_the_phase_that_wrote_last(tmp_path):
 
 def test_the_scheduler_decides_for_slurm_jobs_and_a_run_that_never_ended_died(
         launch_cli, tmp_path, monkeypatch):
-    from launcher import scheduler
+    from launcher.followups import slurm_queries as scheduler
     from launcher.liveness import process_start_ticks
 
     states = {"900_0": scheduler.SchedulerState("RUNNING", "0:10"),

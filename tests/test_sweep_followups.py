@@ -46,7 +46,8 @@ def test_four_run_sweep_status_retry_and_report(launch_cli, toy_recipe, slurm_cl
 
     good_log = Path(next(j for j in jobs if j is not bad)["run_dir"]) / "run.log"
     text = good_log.read_text()
-    assert "\r" not in text and "launcher.progress" in text and "batch/s" in text
+    assert "\r" not in text and "batch/s" in text
+    assert "launcher.components.callbacks.progress" in text
     before = good_log.stat().st_mtime_ns
 
     code, out, _ = launch_cli("retry", sweep_dir)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import edit_config
 
-from launcher import check_cache
+from launcher.components.targets import recipe_package_name
 from launcher.errors import ConfigError
-from launcher.launch import expand_sweep, plan
-from launcher.recipe import compose, compose_sweep, find_recipe
-from launcher.resolve import recipe_package_name
+from launcher.plan.overrides import expand_sweep
+from launcher.plan.planning import plan
+from launcher.plan.recipe import compose, compose_sweep, find_recipe
 
 
 def test_a_sweep_over_values_composes_exactly_as_each_job_alone(toy_recipe):
@@ -64,8 +64,8 @@ def planned(recipe_dir: Path, *sweep: str) -> list:
 
 
 def new_launch(recipe_dir: Path) -> None:
-    """Forget what this process imported and checked, as a new `launch` would."""
-    check_cache._passed_here.clear()
+    """Forget what this process imported, as a new `launch` would (each launch has a
+    check cache of its own)."""
     package = recipe_package_name(recipe_dir)
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]

@@ -3,7 +3,7 @@
 import pytest
 
 from launcher.errors import ConfigError
-from launcher.system import System, stage
+from launcher.systems.base.system import System, stage
 
 
 class WithDecode(System):
@@ -44,7 +44,7 @@ def test_stats_weighted_by_a_device_tensor_give_the_same_epoch_means(launch_cli,
     step): Lightning must weigh the epoch means with it exactly as with its number."""
     import csv
 
-    from launcher import lightning_module
+    from launcher.components.modeling import lightning_module
 
     def epoch_means(exp):
         # batches of 24, 24 and 16: a plain mean of the batches would differ

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from launcher.criteria import parse_criteria
+from launcher.components.callbacks.criteria import parse_criteria
+from launcher.components.trainers.options import build_loggers, build_strategy
+from launcher.components.trainers.trainer import ESPnet3LightningTrainer
 from launcher.errors import ConfigError
-from launcher.trainer import ESPnet3LightningTrainer, build_loggers, build_strategy
 
 
 def test_ddp_strategy_with_options():
@@ -40,7 +41,7 @@ def test_strategy_by_target_and_plain_names():
 def test_loggers(tmp_path):
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from launcher.csv_log import ResumableCSVLogger
+    from launcher.components.trainers.csv_logger import ResumableCSVLogger
 
     csv, tensorboard = build_loggers(["csv", "tensorboard"], tmp_path)
     assert isinstance(csv, ResumableCSVLogger) and csv.log_dir.rstrip("/") == str(tmp_path)

@@ -1,24 +1,23 @@
 """Hydra finds launchers only in the `hydra_plugins` package: these names are
 what `hydra/launcher=local` and `hydra/launcher=slurm` select. The work is
-done in `launcher.submit`. `hydra/sweeper=planned` is the grid sweeper `launch`
-uses when none is chosen."""
+done in `launcher.executors`. `hydra/sweeper=planned` is the grid sweeper
+`launch` uses when none is chosen."""
 
 from collections.abc import Sequence
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from launcher.compat.hydra import basic_sweeper_class
+from launcher.executors import local, slurm
 
-from launcher import submit
 
-
-class LocalSweepLauncher(submit.LocalSweepLauncher):
+class LocalSweepLauncher(local.LocalSweepLauncher):
     """Jobs as local subprocesses, one per rank."""
 
 
-class SlurmSweepLauncher(submit.SlurmSweepLauncher):
+class SlurmSweepLauncher(slurm.SlurmSweepLauncher):
     """Jobs as one SLURM job array, one srun task per rank."""
 
 
-class PlannedSweeper(BasicSweeper):
+class PlannedSweeper(basic_sweeper_class()):
     """Hydra's grid sweeper, minus its re-composition of each job before launch.
 
     BasicSweeper composes every job once more to validate it (~45 ms a job);

@@ -1,6 +1,6 @@
 """A Trainer for the B1 ablation: the shared Trainer less some of its own callbacks.
 
-    trainer._target_=src.ablation.WithoutCallbacks "+trainer.without=[RunHooks]"
+    trainer._target_=src.ablation.WithoutCallbacks "+trainer.without=[LastCheckpoint]"
 
 removes the callbacks of those class names after the shared Trainer built
 them, so that B1 can tell what they cost per step; a checkpoint callback
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from launcher.trainer import ESPnet3LightningTrainer
+from launcher.components.trainers.trainer import ESPnet3LightningTrainer
 
 
 class WithoutCallbacks(ESPnet3LightningTrainer):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from launcher.lightning_module import ESPnetLightningModule
+from launcher.components.modeling.lightning_module import ESPnetLightningModule
 
 MAX_LOSS = 1e3
 

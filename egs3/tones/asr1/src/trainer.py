@@ -29,8 +29,8 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
+from launcher.components.trainers.trainer import ESPnet3LightningTrainer
 from launcher.errors import ConfigError
-from launcher.trainer import ESPnet3LightningTrainer
 
 CLUSTER_FILE = "cluster.json"
 THROUGHPUT_FILE = "throughput.csv"

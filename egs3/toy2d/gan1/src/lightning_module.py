@@ -2,7 +2,7 @@
 
 `training_step` updates the optimizers named `discriminator` and `generator`
 in `optims`, each with its own loss; how often each one steps, accumulation,
-clipping and schedulers come from the config (see launcher.named_steps).
+clipping and schedulers come from the config (see launcher.components.modeling.named_steps).
 
 The test stage also scores the generator training started from (built again
 from the same seed), so `evaluate` reports the untrained value next to the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from launcher.lightning_module import ESPnetLightningModule
+from launcher.components.modeling.lightning_module import ESPnetLightningModule
 
 log = logging.getLogger(__name__)
 PLOT = "samples.png"

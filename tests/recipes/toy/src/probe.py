@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from launcher.lightning_module import ESPnetLightningModule
+from launcher.components.modeling.lightning_module import ESPnetLightningModule
 
 
 class ProbeModule(ESPnetLightningModule):

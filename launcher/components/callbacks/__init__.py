@@ -1,0 +1,1 @@
+"""Callbacks: checkpoints (last, best, periodic), progress, preemption."""

@@ -1,0 +1,1 @@
+"""Datasets, dataloaders and a batch order that resumes exactly."""

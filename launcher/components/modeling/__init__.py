@@ -1,0 +1,1 @@
+"""The LightningModule and what it needs: optimizers by name, exact resume."""

@@ -1,0 +1,1 @@
+"""The Trainer wrapper and the Lightning plugins it adds."""

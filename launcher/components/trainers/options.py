@@ -1,0 +1,182 @@
+"""The `trainer:` block's own spellings: strategies, loggers and profilers by name.
+
+    strategy:  auto | ddp | fsdp | {name: ddp|fsdp, <options>} | {_target_: ...}
+    logger:    csv (default) | tensorboard | [csv, tensorboard] | false | {_target_: ...}
+    profiler:  simple | advanced | pytorch | {_target_: ...}
+    callbacks: [{_target_: ...}, ...]
+
+Each is checked before a launch (`check_*`) and built in the job (`build_*`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher import layout
+from launcher.components.callbacks.criteria import is_sequence
+from launcher.errors import ConfigError
+
+
+# ---- builders ----------------------------------------------------------------
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+
+
+LOGGERS = ("csv", "tensorboard")
+
+
+PROFILERS = ("simple", "advanced", "pytorch")
+
+
+STRATEGY_NAMES = ("ddp", "fsdp")
+
+
+def check_strategy_spec(spec: Any) -> None:
+    """A strategy Lightning knows by name, a {name: ddp|fsdp, ...} block or a _target_."""
+    if spec is None or (isinstance(spec, Mapping) and "_target_" in spec):
+        return
+    if isinstance(spec, Mapping):
+        if spec.get("name") not in STRATEGY_NAMES:
+            raise ConfigError(f"strategy name {spec.get('name')!r} is not ddp or fsdp",
+                              key="trainer.strategy.name",
+                              hint="use a name string such as 'ddp_spawn' or a "
+                                   "{_target_: ...} block")
+        return
+    known = strategy_names()
+    if not isinstance(spec, str) or spec not in known:
+        import difflib
+
+        close = difflib.get_close_matches(str(spec), known, 3)
+        raise ConfigError(f"unknown strategy {spec!r}", key="trainer.strategy",
+                          hint=f"did you mean {' or '.join(map(repr, close))}?" if close
+                          else f"Lightning knows: {', '.join(known)}")
+
+
+def strategy_names() -> list[str]:
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    return sorted({"auto", *STRATEGY_NAMES, *StrategyRegistry.available_strategies()})
+
+
+def check_logger_spec(spec: Any) -> None:
+    if spec in (None, False, True):
+        return
+    for i, item in enumerate(as_list(spec)):
+        key = "trainer.logger" if not is_sequence(spec) else f"trainer.logger[{i}]"
+        if isinstance(item, Mapping):
+            if "_target_" not in item:
+                raise ConfigError("a logger block needs a '_target_'", key=key,
+                                  hint="e.g. {_target_: pytorch_lightning.loggers.CSVLogger, "
+                                       "save_dir: ...}")
+        elif item not in LOGGERS:
+            raise ConfigError(f"unknown logger {item!r}", key=key,
+                              hint=f"use {', '.join(LOGGERS)}, a list of them, false, or a "
+                                   "{_target_: ...} block")
+
+
+def check_profiler_spec(spec: Any) -> None:
+    if spec in (None, False) or (isinstance(spec, Mapping) and "_target_" in spec):
+        return
+    if spec not in PROFILERS:
+        raise ConfigError(f"unknown profiler {spec!r}", key="trainer.profiler",
+                          hint=f"use {', '.join(PROFILERS)} or a {{_target_: ...}} block")
+
+
+def check_callbacks_spec(specs: Any) -> None:
+    if not is_sequence(specs) or not all(isinstance(s, Mapping) and "_target_" in s
+                                          for s in specs):
+        raise ConfigError("callbacks must be a list of {_target_: ...} blocks",
+                          key="trainer.callbacks",
+                          hint="e.g. callbacks: [{_target_: "
+                               "pytorch_lightning.callbacks.LearningRateMonitor}]")
+
+
+def build_strategy(spec: Any) -> Any:
+    from hydra.utils import instantiate
+
+    if spec is None or (isinstance(spec, str) and spec not in ("ddp", "fsdp")):
+        return spec or "auto"
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    spec = dict(spec)
+    if "_target_" in spec:
+        return instantiate(spec)
+    name = spec.pop("name", None)
+    if name == "ddp":
+        from pytorch_lightning.strategies import DDPStrategy
+
+        return DDPStrategy(**_timeouts(spec))
+    if name == "fsdp":
+        from pytorch_lightning.strategies import FSDPStrategy
+
+        return FSDPStrategy(**_timeouts(spec))
+    raise ConfigError(f"strategy name '{name}' is not ddp or fsdp", key="trainer.strategy.name",
+                      hint="use a string such as 'ddp_spawn' or a {_target_: ...} block")
+
+
+def _timeouts(options: dict) -> dict:
+    """`timeout_s: 600` reads better in YAML than a timedelta."""
+    if "timeout_s" in options:
+        from datetime import timedelta
+
+        options["timeout"] = timedelta(seconds=float(options.pop("timeout_s")))
+    return options
+
+
+def build_loggers(spec: Any, exp_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    if spec in (None, False):
+        return False
+    items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
+    loggers = []
+    for item in items:
+        if isinstance(item, Mapping):
+            loggers.append(instantiate(item))
+        elif item == "csv":
+            from launcher.components.trainers.csv_logger import ResumableCSVLogger
+
+            loggers.append(ResumableCSVLogger(save_dir=str(exp_dir), name="", version=""))
+        elif item == "tensorboard":
+            from pytorch_lightning.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(save_dir=str(exp_dir), name=layout.TENSORBOARD_DIR,
+                                             version=""))
+        else:
+            raise ConfigError(f"unknown logger '{item}'", key="trainer.logger",
+                              hint="use csv, tensorboard, a list of them, false, "
+                                   "or a {_target_: ...} block")
+    return loggers
+
+
+def build_profiler(spec: Any, exp_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    if spec in (None, False):
+        return None
+    if isinstance(spec, Mapping):
+        return instantiate(spec)
+    if spec in ("simple", "advanced", "pytorch"):
+        return spec_profiler(spec, exp_dir)
+    raise ConfigError(f"unknown profiler '{spec}'", key="trainer.profiler",
+                      hint="use simple, advanced, pytorch or a {_target_: ...} block")
+
+
+def spec_profiler(name: str, exp_dir: Path) -> Any:
+    from pytorch_lightning import profilers
+
+    cls = {"simple": profilers.SimpleProfiler, "advanced": profilers.AdvancedProfiler,
+           "pytorch": profilers.PyTorchProfiler}[name]
+    return cls(dirpath=str(exp_dir), filename="profile")
+
+
+def build_callbacks(specs: Any) -> list:
+    from launcher.components.building import build
+
+    if not specs:
+        return []
+    check_callbacks_spec(specs)
+    return [build(s, f"trainer.callbacks[{i}]") for i, s in enumerate(specs)]

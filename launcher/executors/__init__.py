@@ -1,0 +1,1 @@
+"""Executors: where jobs run (this process, local subprocesses, SLURM) and what was submitted."""

@@ -1,0 +1,277 @@
+"""Executors: Hydra launchers that submit through submitit, locally or to SLURM.
+
+`hydra/launcher=local` (the default) runs each job as subprocesses of
+`launch`, one per rank, at most `max_parallel` jobs at a time.
+`hydra/launcher=slurm` submits a sweep as ONE job array (one sbatch call);
+each rank is an srun task. Both build on hydra-submitit-launcher; the
+request comes from the resource spec (`launcher.resources`) and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+
+from launcher import layout
+from launcher.compat.submitit import job_arguments
+from launcher.conf import is_config_group
+from launcher.errors import LauncherError
+from launcher.executors.hydra_app import overrides_for_run
+from launcher.executors.plan_file import PlannedRun, plan_key, read_plan
+from launcher.executors.registry import (
+    ALREADY_DONE,
+    REGISTRY,
+    SubmittedJob,
+    Sweep,
+    now,
+    remember,
+    shown,
+)
+from launcher.executors.waiting import wait_for
+from launcher.identity import RunIdentity, identity_of
+from launcher.job.config import recipe_dir_of
+from launcher.layout import exp_root
+from launcher.resources import ClusterProfile, Resources
+from launcher.signals import JobEnds
+
+SUBMITIT_DIR = layout.SUBMITIT_DIR
+# Kept when scrubbing a parent job's variables: it only says where the cluster is.
+KEEP = ("SLURM_CONF",)
+DISTRIBUTED = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
+               "LOCAL_WORLD_SIZE")
+
+
+class SweepFailed(LauncherError):
+    exit_code = 1
+
+    def __init__(self, jobs: list[SubmittedJob]) -> None:
+        self.jobs = jobs
+        failed = [j for j in jobs if j.failed]
+        super().__init__(f"{len(failed)} of {len(jobs)} job(s) failed; see the logs named above")
+
+
+class SweepStopped(SweepFailed):
+    """`launch` was told to stop (Ctrl-C, SIGTERM) and its local jobs have stopped."""
+
+    def __init__(self, jobs: list[SubmittedJob], exit_code: int) -> None:
+        super().__init__(jobs)
+        self.exit_code = exit_code
+        self.args = ("stopped; each stopped run continues from its checkpoint with "
+                     "launch retry, or the same command again",)
+
+
+def job_name(recipe_dir: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(Path(recipe_dir).parts[-2:]))
+
+
+def executor_parameters(backend: str, config: Mapping, name: str,
+                        max_parallel: int) -> dict[str, Any]:
+    """The submitit parameters of one job of this launch, from its config."""
+    from launcher.signals import RequeuePolicy
+
+    resources = Resources.from_config(config.get("resources"))
+    cluster = ClusterProfile.from_config(config.get("cluster"))
+    request = resources.scheduler_request(backend, cluster)
+    if backend == "slurm":
+        request.update(cluster.slurm_extras(), job_name=name, array_parallelism=max_parallel)
+        # The launcher owns the warning signal (see launcher.signals).
+        policy = RequeuePolicy.from_config(config.get("requeue"))
+        request["additional_parameters"] = {**request["additional_parameters"],
+                                            "signal": policy.sbatch_signal()}
+        request.pop("signal_delay_s", None)
+    return request
+
+
+def make_executor(backend: str, folder: Path, parameters: Mapping[str, Any]) -> Any:
+    import submitit
+
+    cls = submitit.SlurmExecutor if backend == "slurm" else submitit.LocalExecutor
+    executor = cls(folder=str(folder))
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def sbatch_script(executor: Any, num_jobs: int) -> str:
+    """The exact batch script `launch` submits for a sweep of `num_jobs` jobs."""
+    from launcher.compat.submitit import sbatch_text
+
+    return sbatch_text(executor, num_jobs)
+
+
+@contextlib.contextmanager
+def scrubbed_scheduler_env() -> Iterator[None]:
+    """Submit without the SLURM_* variables of an allocation we may be running in.
+
+    sbatch exports the submitting environment; a parent job's SLURM_NTASKS or
+    SLURM_CPUS_PER_TASK would otherwise steer the new job's srun.
+    """
+    hidden = {k: os.environ.pop(k) for k in list(os.environ)
+              if (k.startswith(("SLURM_", "SLURMD_", "SRUN_", "SBATCH_", "SUBMITIT_"))
+                  or k in DISTRIBUTED) and k not in KEEP}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+class SweepLauncher(BaseSubmititLauncher):
+    """Submits every job of a launch and reports what became of each."""
+
+    _EXECUTOR = "local"
+
+    def __init__(self, max_parallel: int = 2, wait: bool = True, plan_file: str | None = None,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.max_parallel = int(max_parallel)
+        self.wait = bool(wait)
+        self.plan_file = plan_file  # from `launch`; None from a plain Hydra app
+
+    # ---- in the job -----------------------------------------------------------
+    def __call__(self, *args: Any) -> str:
+        from hydra.core.utils import JobStatus
+
+        from launcher.job.log_files import register_log_name_resolver
+
+        register_log_name_resolver()  # the job's log file is named by rank
+        try:
+            ret = super().__call__(*args)
+        except JobEnds as ended:  # this process is the job: its exit status says how
+            raise SystemExit(ended.exit_code) from None
+        if ret.status == JobStatus.FAILED:
+            raise ret._return_value  # the job must end as failed for the scheduler too
+        return ret._return_value
+
+    # ---- in `launch` ------------------------------------------------------------
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+        from hydra.core.singleton import Singleton
+        from hydra.core.utils import JobReturn, JobStatus
+
+        config = self.config
+        recipe_dir = recipe_dir_of(config.hydra.runtime.config_sources)
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        executor = make_executor(self._EXECUTOR, sweep_dir / SUBMITIT_DIR / "%j",
+                                 executor_parameters(self._EXECUTOR, config,
+                                                     job_name(recipe_dir), self.max_parallel))
+        planned = read_plan(self.plan_file)
+        runs = [self._run_of(list(o), initial_job_idx + i, recipe_dir, planned)
+                for i, o in enumerate(job_overrides)]
+        records = [SubmittedJob(initial_job_idx + i, list(o), run.run_dir)
+                   for i, (o, run) in enumerate(zip(job_overrides, runs, strict=True))]
+        # A finished run is never trained again: relaunching a sweep only submits the rest.
+        todo = [i for i, run in enumerate(runs) if not run.finished]
+        for i, record in enumerate(records):
+            if i not in todo:
+                record.state, record.job_id = "COMPLETED", "-"
+                record.note = ALREADY_DONE
+        state = Singleton.get_state()  # a deep copy of Hydra's state, the same for every job
+        arguments = [job_arguments([*job_overrides[i], *_placed(runs[i])], records[i].index,
+                                   state) for i in todo]
+        first_batch = not (sweep_dir / REGISTRY).is_file()
+        sweep = open_sweep(sweep_dir, self._EXECUTOR, recipe_dir, config)
+        sweep.jobs.extend(records)  # a sweeper may launch in several batches
+        with self._supervision() as stop, refused_submission(sweep_dir, first_batch):
+            jobs = self._submit(executor, arguments, [records[i] for i in todo], sweep, stop) \
+                if todo else []
+            sweep.save()
+            remember(sweep_dir)
+            if self.wait and jobs:
+                self._wait(jobs, [records[i] for i in todo], sweep, stop)
+        if stop is not None and stop.stopping:
+            raise SweepStopped(records, stop.exit_code)
+        if self.wait and jobs and any(r.failed for r in records):
+            raise SweepFailed(records)
+        returns = []
+        for record in records:
+            ret = JobReturn(status=JobStatus.COMPLETED)
+            ret.return_value = record
+            returns.append(ret)
+        return returns
+
+    def _run_of(self, overrides: list[str], index: int, recipe_dir: Path,
+                planned: dict[str, PlannedRun]) -> PlannedRun:
+        """The plan's entry for a job. A job the plan could not foresee (an optimising
+        sweeper's trial) gets its identity here, the same way; a plain Hydra app's job
+        goes where Hydra would put it."""
+        found = planned.get(plan_key(overrides))
+        if found is not None:
+            return found
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        if not self.plan_file:
+            return PlannedRun(overrides, str(sweep_dir / str(index)), "", "")
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        identity = identity_of(config, overrides,
+                               lambda key: is_config_group(recipe_dir / "conf", key))
+        run_dir = exp_root(recipe_dir, config.get("exp_root")) / identity.name
+        return PlannedRun(overrides, str(run_dir), identity.name, identity.fingerprint)
+
+    def _supervision(self) -> contextlib.AbstractContextManager:
+        """What watches `launch`'s own signals while jobs are submitted and awaited."""
+        return contextlib.nullcontext()
+
+    def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
+                sweep: Sweep, stop: Any) -> list:
+        with scrubbed_scheduler_env():
+            jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        for job, record in zip(jobs, records, strict=True):
+            note_submission(job, record)
+        return jobs
+
+    def _wait(self, jobs: list, records: list[SubmittedJob], sweep: Sweep, stop: Any) -> None:
+        try:
+            wait_for(jobs, records, sweep)
+        except KeyboardInterrupt:
+            raise LauncherError(f"stopped waiting; the jobs go on: launch status "
+                                f"{sweep.sweep_dir}") from None
+
+
+@contextlib.contextmanager
+def refused_submission(sweep_dir: Path, first_batch: bool) -> Iterator[None]:
+    """An sbatch refusal (a limit, an account, a QOS the checks could not know) as one
+    line; the sweep folder of a launch that queued nothing is removed again."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        yield
+    except FailedJobError as exc:
+        if first_batch:
+            import shutil
+
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):  # only when no other sweep is there
+                sweep_dir.parent.rmdir()
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        refusal = next((line for line in reversed(lines) if line.startswith("sbatch:")),
+                       lines[-1] if lines else "sbatch failed")
+        raise LauncherError(f"the scheduler refused the jobs, nothing was queued: "
+                            f"{refusal}") from None
+
+
+def _placed(run: PlannedRun) -> list[str]:
+    """A job's folder and identity, as overrides of its Hydra job."""
+    if not run.name:
+        return []
+    return overrides_for_run(Path(run.run_dir), RunIdentity(run.name, run.fingerprint))
+
+
+def open_sweep(sweep_dir: Path, backend: str, recipe_dir: Path, config: Any) -> Sweep:
+    """The sweep's registry: the one a previous batch of this launch wrote, or a new one."""
+    if (sweep_dir / REGISTRY).is_file():
+        return Sweep.load(sweep_dir)
+    return Sweep(str(sweep_dir), backend, str(recipe_dir), str(config.hydra.job.config_name),
+                 list(config.hydra.overrides.task),
+                 cluster=config.hydra.runtime.choices.get("cluster"), created=now())
+
+
+def note_submission(job: Any, record: SubmittedJob) -> None:
+    record.job_id = str(job.job_id)
+    record.submitted = now()
+    record.stdout = str(job.paths.stdout)
+    record.stderr = str(job.paths.stderr)
+    print(f"submitted job {record.job_id}: {shown(record.overrides)}", flush=True)

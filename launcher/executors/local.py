@@ -1,0 +1,97 @@
+"""The local executor: each job's ranks as subprocesses of `launch`.
+
+At most `max_parallel` jobs at once, each on GPUs of its own
+(CUDA_VISIBLE_DEVICES) when it asks for some; Ctrl-C or SIGTERM to `launch`
+stops them (`launcher.executors.local_stop`)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from launcher.errors import LauncherError
+from launcher.executors.base import SweepLauncher, note_submission, scrubbed_scheduler_env
+from launcher.executors.registry import (
+    SubmittedJob,
+    Sweep,
+)
+from launcher.executors.waiting import wait_for
+
+
+class LocalSweepLauncher(SweepLauncher):
+    _EXECUTOR = "local"
+
+    def _supervision(self) -> contextlib.AbstractContextManager:
+        from launcher.executors.local_stop import StopRequests
+
+        return StopRequests()
+
+    def _submit(self, executor: Any, arguments: list, records: list[SubmittedJob],
+                sweep: Sweep, stop: Any) -> list:
+        """Start jobs one by one, never more than `max_parallel` at once, each on GPUs
+        of its own (CUDA_VISIBLE_DEVICES) when it asks for some; none once `launch`
+        is told to stop."""
+        pool = GpuPool(visible_gpus(), int(executor.parameters.get("gpus_per_node") or 0))
+        jobs: list = []
+        for args, record in zip(arguments, records, strict=True):
+            while not stop.stopping:
+                pool.release_finished()
+                running = sum(not j.done() for j in jobs)
+                if running < self.max_parallel and pool.can_take():
+                    break
+                time.sleep(0.5)
+            if stop.stopping:
+                record.state, record.job_id = "CANCELLED", "-"
+                record.note = "not started: launch was stopped"
+                continue
+            gpus = pool.take()
+            if gpus:
+                executor.update_parameters(visible_gpus=gpus)
+            with scrubbed_scheduler_env(), stop.spawning():
+                job = executor.submit(self, *args)
+            pool.hold(job, gpus)
+            note_submission(job, record)
+            jobs.append(job)
+            sweep.save()
+        stop.act(jobs)
+        return jobs
+
+    def _wait(self, jobs: list, records: list[SubmittedJob], sweep: Sweep, stop: Any) -> None:
+        wait_for(jobs, records, sweep, on_poll=lambda: stop.act(jobs))
+
+
+def visible_gpus() -> list[int]:
+    """GPUs this machine lets local jobs use (CUDA_VISIBLE_DEVICES is honoured)."""
+    import torch
+
+    return list(range(torch.cuda.device_count()))
+
+
+class GpuPool:
+    """Hands each local job its own GPUs and takes them back when it ends."""
+
+    def __init__(self, gpus: list[int], per_job: int) -> None:
+        if per_job > len(gpus):
+            raise LauncherError(
+                f"each job asks for {per_job} GPU(s) (resources.gpus_per_node) but this "
+                f"machine has {len(gpus)}; use hydra/launcher=slurm or fewer GPUs")
+        self.free, self.per_job = list(gpus), per_job
+        self.held: list[tuple[Any, list[int]]] = []
+
+    def can_take(self) -> bool:
+        return len(self.free) >= self.per_job
+
+    def take(self) -> list[int]:
+        taken, self.free = self.free[:self.per_job], self.free[self.per_job:]
+        return taken
+
+    def hold(self, job: Any, gpus: list[int]) -> None:
+        if gpus:
+            self.held.append((job, gpus))
+
+    def release_finished(self) -> None:
+        for job, gpus in list(self.held):
+            if job.done():
+                self.held.remove((job, gpus))
+                self.free = sorted(self.free + gpus)

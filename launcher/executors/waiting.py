@@ -1,0 +1,124 @@
+"""Waiting for submitted jobs, and recording how each one ended.
+
+A line as each job ends, a compact count of states whenever it changes (the
+full table, redrawn, on a terminal), and for each finished job its
+scheduler state, its first error line and the best value of its metric."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from launcher import layout
+from launcher.executors.registry import (
+    SubmittedJob,
+    Sweep,
+    shown,
+)
+from launcher.states import (
+    SLURM_ENDED,
+    SLURM_REQUEUED,
+    SLURM_RUNNING,
+    SLURM_WAITING,
+    Shown,
+    shown_from_slurm,
+)
+from launcher.status_file import OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
+
+POLL_S = 2.0
+
+
+def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
+             on_poll: Any = None) -> None:
+    """Block until every job ended: a line as each one does, and a count of states
+    whenever it changes (`launch status` shows the whole table)."""
+    pending = dict(enumerate(jobs))
+    last = ""
+    while pending:
+        if on_poll is not None:
+            on_poll()
+        for i, job in list(pending.items()):
+            if not job.done():
+                continue
+            del pending[i]
+            settle(job, records[i])
+            sweep.save()
+            print(describe(records[i]), flush=True)
+        if pending:
+            text = f"sweep {sweep.sweep_dir} ({sweep.backend}): {counts(jobs, records)}"
+            if text != last:
+                print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+                last = text
+            time.sleep(POLL_S)
+
+
+def counts(jobs: list, records: list[SubmittedJob]) -> str:
+    """`2 completed, 1 queued, 3 running`: ended jobs by their record, others as the
+    scheduler (or, locally, the process) says."""
+    words = Counter(record.state.lower().replace("_", " ") if job.done() else _live_word(job)
+                    for job, record in zip(jobs, records, strict=True))
+    return ", ".join(f"{n} {word}" for word, n in sorted(words.items()))
+
+
+def _live_word(job: Any) -> str:
+    state = (str(job.state or "").split() or ["UNKNOWN"])[0]
+    if state in (*SLURM_WAITING, *SLURM_RUNNING, *SLURM_REQUEUED):
+        return shown_from_slurm(state, None)
+    return Shown.QUEUED  # not known to accounting yet
+
+
+def settle(job: Any, record: SubmittedJob) -> None:
+    """Record how a finished job ended: its scheduler state and its first error line."""
+    import submitit
+
+    from launcher.compat.submitit import ended_without_waiting
+
+    if isinstance(job, submitit.LocalJob):  # no slow NFS to wait for: the process ended
+        ended_without_waiting(job)
+    try:
+        job.results()
+        record.state = "COMPLETED"
+    except Exception as exc:  # a failed job is reported, not raised: the others carry on
+        state = str(getattr(job, "state", "") or "FAILED").split()[0]
+        record.state = state if state in SLURM_ENDED and state != "COMPLETED" else "FAILED"
+        record.error = _last_line(str(exc))
+    record.value = best_value(record.run_dir)
+    run_state = status_as_far_as_readable(record.run_dir).get("state")
+    if run_state == OUT_OF_RETRIES:
+        record.state = "OUT_OF_RETRIES"
+        record.error = "requeue budget used up (requeue.max_requeues)"
+    elif run_state == STOPPED and record.state != "COMPLETED":
+        record.state = "STOPPED"
+        record.error = "stopped by a signal; launch retry (or the same command) continues it"
+
+
+def best_value(run_dir: str) -> float | None:
+    from launcher.metrics_file import metric_history, tracked_metric
+
+    problems: list[str] = []  # a damaged metrics.csv gives what it can; status notes it
+    metric, mode = tracked_metric(run_dir, problems)
+    values = [v for _, v in metric_history(run_dir, metric, problems)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def describe(record: SubmittedJob) -> str:
+    what = shown(record.overrides)
+    line = f"job {record.job_id} {record.state}: {what}\n  run directory: {record.run_dir}"
+    if record.state == "STOPPED":
+        line += f"\n  {record.error}"
+    elif record.failed:
+        log = Path(record.run_dir) / layout.LOG_FILE
+        line += (f"\n  error: {record.error}\n  traceback: {log if log.exists() else record.stderr}"
+                 f"\n  scheduler log: {record.stderr}")
+    return line
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    return (errors or lines or ["unknown error"])[-1][:300]

@@ -1,0 +1,1 @@
+"""Following what was launched: status, logs, cancel, retry, report. Never imports torch."""

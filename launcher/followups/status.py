@@ -1,0 +1,206 @@
+"""`launch status`: one table for a sweep or a run, from any shell, without torch.
+
+Per refresh: one `squeue` and one `sacct` call for all jobs, then small files
+from each run directory (status.json, progress.json, the tail of metrics.csv).
+A file that cannot be read does not stop the table: its run is shown with
+what could be read and a note naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher import layout, liveness
+from launcher.executors.registry import SubmittedJob, Sweep
+from launcher.followups import slurm_queries as scheduler
+from launcher.followups.run_files import (
+    died_note,
+    elapsed_of,
+    last_seen,
+    metric_values,
+    progress_text,
+    read_progress,
+    run_status,
+)
+from launcher.metrics_file import DEFAULT_METRIC, tracked_metric
+from launcher.states import FINISHED, Shown, shown_from_slurm
+from launcher.status_file import STATUS_FILE
+
+QUEUED, RUNNING, REQUEUED = Shown.QUEUED, Shown.RUNNING, Shown.REQUEUED
+COMPLETED, FAILED, TIMED_OUT, CANCELLED = (Shown.COMPLETED, Shown.FAILED, Shown.TIMED_OUT,
+                                           Shown.CANCELLED)
+OUT_OF_RETRIES, STOPPED = Shown.OUT_OF_RETRIES, Shown.STOPPED
+DIED, MISSING, DAMAGED = Shown.DIED, Shown.MISSING, Shown.DAMAGED
+
+COLUMNS = ("job_id", "what", "state", "epoch_step", "latest", "best", "elapsed", "log", "note")
+CLIP = {"what": 48, "note": 1000}  # widest cell of a column; others 200
+
+
+@dataclass
+class Row:
+    job_id: str
+    what: str
+    state: str
+    epoch_step: str
+    latest: str
+    best: str
+    elapsed: str
+    log: str
+    note: str = ""  # what is wrong with the run's bookkeeping, or how it died
+    metric: tuple[str, str] = DEFAULT_METRIC  # its tracked metric, (name, min|max)
+
+
+@dataclass
+class Look:
+    """What a run's own files say about it, before the scheduler is asked."""
+
+    run: dict[str, Any]    # status.json ({} when absent or unreadable)
+    damaged: bool          # status.json exists but cannot be read
+    folder: bool           # the run folder exists
+    alive: bool | None     # liveness of the process named in status.json
+    local_pid: int | None  # the job's process, for a job of a local sweep
+    problems: list[str] = field(default_factory=list)
+
+
+def rows(sweep: Sweep, jobs: list[SubmittedJob]) -> list[Row]:
+    """One row per job, a job with damaged bookkeeping included."""
+    looks = [look_at(sweep, job) for job in jobs]
+    ids = [j.job_id for j in jobs if not j.problem] if sweep.backend == "slurm" else []
+    ids += [a for a in map(allocation_of, looks) if a]
+    live = scheduler.query(ids)
+    return [row_of(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
+
+
+def look_at(sweep: Sweep, job: SubmittedJob) -> Look:
+    local_pid = int(job.job_id) if sweep.backend == "local" and job.job_id.isdigit() else None
+    if job.problem:
+        return Look({}, False, False, None, local_pid, [job.problem])
+    problems: list[str] = []
+    run = run_status(job.run_dir, problems)
+    damaged = not run and (Path(job.run_dir) / STATUS_FILE).exists()
+    alive = liveness.is_alive(run) if run.get("state") in ("running", "requeued") else None
+    return Look(run, damaged, Path(job.run_dir).is_dir(), alive, local_pid, problems)
+
+
+def allocation_of(look: Look) -> str:
+    """The SLURM job a run started in-process ran in, when only SLURM can tell
+    whether it still runs (it ran on another host)."""
+    job_id = look.run.get("slurm_job_id")
+    if look.alive is not None or look.run.get("state") not in ("running", "requeued"):
+        return ""
+    return str(job_id) if isinstance(job_id, str | int) and not isinstance(job_id, bool) else ""
+
+
+def row_of(sweep: Sweep, job: SubmittedJob, look: Look,
+           live: dict[str, scheduler.SchedulerState]) -> Row:
+    from launcher.executors.registry import shown
+
+    if job.problem:
+        return Row(job.job_id or "?", "?", DAMAGED, "?", "-", "-", "", "-", job.problem)
+    notes = look.problems
+    sched = live.get(job.job_id) if sweep.backend == "slurm" else None
+    state = state_of(job, look, sched, live.get(allocation_of(look)))
+    metric = tracked_metric(job.run_dir, notes)
+    folder, progress = read_progress(job.run_dir, notes)
+    latest, best = metric_values(str(folder), metric, notes)
+    until = None
+    if state == DIED:
+        notes.insert(0, died_note(look.run, progress, job.run_dir))
+        until = last_seen(job.run_dir)
+    elif state == MISSING:
+        notes.insert(0, "run folder does not exist")
+    return Row(job.job_id or "-", shown(job.overrides), state,
+               progress_text(job.run_dir, folder, progress), latest, best,
+               (sched.elapsed if sched else "") or elapsed_of(look.run, until),
+               str(Path(job.run_dir) / layout.LOG_FILE), "; ".join(dict.fromkeys(notes)), metric)
+
+
+def state_of(job: SubmittedJob, look: Look, sched: scheduler.SchedulerState | None,
+             allocation: scheduler.SchedulerState | None = None) -> str:
+    """Our word for a job's state, from the scheduler and the run's own files."""
+    own = look.run.get("state")
+    if job.problem:
+        return DAMAGED
+    if own == "out_of_retries":
+        return OUT_OF_RETRIES
+    if job.note and own == "completed":
+        return COMPLETED
+    if sched is not None:
+        return scheduler_word(sched, own)
+    if look.damaged:
+        return DAMAGED
+    if not look.folder:
+        return QUEUED if _may_still_start(job, look) else MISSING
+    if own in (None, "running", "requeued") and _lives(look, allocation) is False:
+        return DIED
+    return (own or QUEUED).replace("_", " ")
+
+
+def scheduler_word(sched: scheduler.SchedulerState, own: str | None) -> str:
+    return shown_from_slurm(sched.state, own, sched.restarts)
+
+
+def _may_still_start(job: SubmittedJob, look: Look) -> bool:
+    """A local job not started yet (no pid), or started a moment ago, has no folder yet."""
+    if look.local_pid is not None:
+        return liveness.pid_exists(look.local_pid)
+    return not job.job_id
+
+
+def _lives(look: Look, allocation: scheduler.SchedulerState | None) -> bool | None:
+    """Whether the run's process lives: its host, pid and start time; else the
+    allocation it ran in; else the pid of a local job. None: cannot tell."""
+    if look.alive is not None:
+        return look.alive
+    if allocation is not None:
+        return allocation.active
+    if look.local_pid is not None:
+        return liveness.pid_exists(look.local_pid)
+    return None
+
+
+def render(sweep: Sweep, table: list[Row]) -> str:
+    header = Row("JOB", "OVERRIDES", "STATE", "EPOCH/STEP", "LATEST", "BEST", "ELAPSED", "LOG",
+                 "NOTE")
+    header.latest = table[0].metric[0] if table else "metric"
+    header.best = "best"
+    columns = COLUMNS if any(r.note for r in table) else COLUMNS[:-1]
+    cells = [[_clip(getattr(r, f), CLIP.get(f, 200)) for f in columns]
+             for r in [header, *table]]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip()
+             for cell in cells]
+    counts: dict[str, int] = {}
+    for r in table:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    title = f"sweep {sweep.sweep_dir} ({sweep.backend}): {summary}"
+    return "\n".join([title, *lines])
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def show(target: str | None, watch: float | None = None) -> int:
+    """Print the table once, or every `watch` seconds until every job has ended."""
+    from launcher.executors.registry import find
+
+    sweep, jobs = find(target)
+    while True:
+        table = rows(sweep, jobs)
+        text = render(sweep, table)
+        if watch and os.isatty(1):
+            print("\033[2J\033[H", end="")
+        print(text, flush=True)
+        if not watch:
+            return 0
+        if all(r.state in FINISHED for r in table):
+            return 1 if any(r.state != COMPLETED for r in table) else 0
+        time.sleep(watch)
+        if not os.isatty(1):
+            print()

@@ -1,0 +1,1 @@
+"""The job runtime: what runs inside each job, on every rank."""

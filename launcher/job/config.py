@@ -1,0 +1,59 @@
+"""A job's config as the job uses it, made from the composed config.
+
+Planning makes it to check it; every job makes it again from the config Hydra
+composes for it. Run and recipe folders are set, device counts come from the
+resources, the cluster profile's callbacks are added, and `src.` targets
+point at the recipe's own package."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = True) -> Any:
+    """A copy of the composed config as a job uses it: run and recipe folders set,
+    device counts from the resources, the cluster's callbacks added, and `src.`
+    targets pointing at the recipe's own package (unless `translate` is off)."""
+    from omegaconf import OmegaConf
+
+    from launcher.components.targets import translate_all_targets
+
+    plain = OmegaConf.to_container(config, resolve=False)
+    if translate:
+        plain = translate_all_targets(plain, recipe_dir)
+    plain["run_dir"] = str(run_dir)
+    plain["recipe_dir"] = str(recipe_dir)
+    plain.setdefault("stages", ["train"])
+    job = OmegaConf.create(plain)
+    if job.get("trainer") is not None:
+        job["trainer"] = _trainer_for_resources(job)
+    return job
+
+
+def _trainer_for_resources(job: Any) -> dict:
+    from omegaconf import OmegaConf
+
+    from launcher.resources import ClusterProfile, Resources, reconcile_trainer
+
+    resources = Resources.from_config(_plain(job.get("resources")))
+    cluster = ClusterProfile.from_config(_plain(job.get("cluster")))
+    trainer = reconcile_trainer(OmegaConf.to_container(job["trainer"], resolve=True), resources)
+    if cluster.callbacks:
+        trainer["callbacks"] = [*(trainer.get("callbacks") or []), *cluster.callbacks]
+    return trainer
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
+    """The recipe folder: the parent of the primary config folder Hydra loaded."""
+    for source in config_sources:
+        if source.get("provider") == "main" and source.get("schema") == "file":
+            return Path(source["path"]).parent
+    raise RuntimeError("the primary config was not loaded from a folder")

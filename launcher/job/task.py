@@ -1,0 +1,165 @@
+"""What runs inside every job: build the System the config selects and run its stages.
+
+This is the Hydra task function. It runs in the submitting process for a
+local single run, and in the executor's process otherwise; everything it
+needs comes from the composed config and Hydra's runtime information.
+Rank 0 owns the run folder for the whole attempt (`launcher.job.runlock`): it
+takes the lock before writing anything, clears what a crashed attempt left
+half-written, and records how the attempt ended in `status.json`, whatever
+ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from launcher import layout
+from launcher.errors import ConfigError, LauncherError
+from launcher.identity import RUN_KEY, fingerprint
+from launcher.job.config import recipe_dir_of
+from launcher.ranks import process_rank
+from launcher.signals import FLAG, JobEnds, RequeuePolicy, StoppedAtOnce, restart_count
+from launcher.status_file import COMPLETED, FAILED, RUNNING, STOPPED, write_status
+
+log = logging.getLogger("launcher")
+
+
+class RunFailed(LauncherError):
+    """The run failed for a reason that one line says fully (a full disk)."""
+
+    exit_code = 1
+
+
+def run_job(cfg: Any) -> str:
+    """Run the configured stages in this job's run directory; return that directory."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from launcher.job import runlock
+
+    use_allocated_cpus()
+    runtime = HydraConfig.get().runtime
+    run_dir = Path(runtime.output_dir)
+    lead = process_rank() == 0
+    owned = lead and runlock.acquire(run_dir)
+    try:
+        return _run(cfg, run_dir, recipe_dir_of(runtime.config_sources), lead)
+    finally:
+        if owned:
+            runlock.release(run_dir)
+
+
+def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
+    from omegaconf import OmegaConf
+
+    from launcher.atomic import remove_stale
+    from launcher.components.selection import component_class
+    from launcher.job.config import job_config
+    from launcher.job.runlock import identity
+
+    if lead:
+        for tmp in remove_stale([run_dir]):
+            log.info("removed %s, left half-written by an earlier attempt", tmp)
+        OmegaConf.save(job_config(cfg, recipe_dir, run_dir, translate=False),
+                       run_dir / layout.CONFIG_FILE, resolve=True)
+        log.info("run directory: %s", run_dir)
+    job = job_config(cfg, recipe_dir, run_dir)
+    FLAG.install(RequeuePolicy.from_config(job.get("requeue")))
+    if lead:
+        write_status(run_dir, RUNNING, restarts=restart_count(), config=_fingerprint(cfg),
+                     started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None, **identity())
+    try:
+        system = component_class(job, "system", recipe_dir)(config=job)
+        system.run(job["stages"])
+    except StoppedAtOnce:
+        _ended(lead, run_dir, STOPPED, "stopped at once by a second Ctrl-C, without a "
+               "checkpoint; the next launch continues from the last one")
+        raise
+    except JobEnds:
+        raise  # checkpointed; status already written
+    except ConfigError as exc:  # found only now (a constructor raised): say where it was set
+        located = exc.located(_origin(exc.key))
+        _ended(lead, run_dir, FAILED, str(located), cause=exc.__cause__)
+        raise located from exc.__cause__
+    except LauncherError as exc:
+        _ended(lead, run_dir, FAILED, str(exc), cause=exc.__cause__)
+        raise
+    except Exception as exc:
+        ended = _as_user_error(exc, run_dir)
+        if ended is None:
+            _ended(lead, run_dir, FAILED, f"{type(exc).__name__}: {exc}", cause=exc)
+            raise
+        # The log file cannot take a traceback now; the one line says all.
+        logging.raiseExceptions = False
+        _ended(lead, run_dir, FAILED, str(ended))
+        raise ended from exc
+    except BaseException as exc:  # KeyboardInterrupt, or a library's sys.exit
+        _ended(lead, run_dir, STOPPED, f"interrupted ({type(exc).__name__}) without a "
+               "checkpoint; the next launch continues from the last one")
+        if isinstance(exc, SystemExit):  # a library's exit; its status may well be 0
+            raise StoppedAtOnce(143) from exc
+        raise
+    if lead:
+        write_status(run_dir, COMPLETED)
+    return str(run_dir)
+
+
+def _fingerprint(cfg: Any) -> str:
+    """The run's fingerprint, as its plan computed it (a plain Hydra app has none: then
+    it is computed here, the same way)."""
+    planned = cfg.get(RUN_KEY) or {}
+    return planned.get("fingerprint") or fingerprint(cfg)
+
+
+def _origin(key: str | None) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    from launcher.identity import origin
+
+    hydra = HydraConfig.get()
+    config_file = recipe_dir_of(hydra.runtime.config_sources) / "conf" / \
+        f"{hydra.job.config_name}.yaml"
+    return origin(key, list(hydra.overrides.task), config_file)
+
+
+def _as_user_error(exc: Exception, run_dir: Path) -> LauncherError | None:
+    """A failure that one line explains fully: the disk filled up."""
+    from launcher.atomic import NO_SPACE, NoSpace
+
+    if isinstance(exc, NoSpace):
+        return RunFailed(f"failed: {exc}")
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return RunFailed(f"failed: {NoSpace(Path(exc.filename or run_dir))}")
+    return None
+
+
+def _ended(lead: bool, run_dir: Path, state: str, message: str,
+           cause: BaseException | None = None) -> None:
+    """Log how the attempt ended (with the traceback of a failure in user code) and
+    record it; a status that cannot be written (full disk) is said in the log."""
+    if cause is not None:
+        log.error("run failed: %s (run directory %s)", message, run_dir, exc_info=cause)
+    else:
+        log.error("run %s: %s (run directory %s)", state, message, run_dir)
+    if not lead:
+        return
+    try:
+        write_status(run_dir, state, error=message[:500])
+    except OSError as exc:
+        log.error("could not record the run as %s in %s: %s", state, run_dir, exc)
+
+
+def use_allocated_cpus() -> None:
+    """One torch thread per CPU SLURM gave this task, unless OMP_NUM_THREADS says.
+
+    torch starts one thread per core of the node, not of the allocation: on a
+    node shared with other jobs, a 4-CPU task running 64 threads crawls."""
+    import os
+
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit() and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(int(cpus))

@@ -1,0 +1,1 @@
+"""Planning a launch: find and compose the recipe, check everything, name each run."""

@@ -1,0 +1,60 @@
+"""`launch --dry-run`: what would run, with which classes, and the exact batch script."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher.components.selection import COMPONENTS, target_of
+from launcher.plan.checks import checked_class
+from launcher.plan.recipe import Recipe
+
+
+def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path,
+           overrides: Sequence[str]) -> str:
+    from omegaconf import OmegaConf
+
+    from launcher.executors.base import SUBMITIT_DIR, executor_parameters, job_name, make_executor
+    from launcher.executors.registry import shown as shown_overrides
+    from launcher.job.config import job_config
+
+    parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
+    for i, job in enumerate(planned):
+        parts.append(f"\n=== job {i}: {shown_overrides(job.overrides)}")
+        parts.append(f"run directory: {job.run_dir}")
+        parts.append("classes:")
+        for name in COMPONENTS:
+            cls = checked_class(job.config, name, recipe.dir)
+            parts.append(f"  {name:<17} {target_of(job.composed, name)}  ({_where(cls)})")
+        parts.append("config:")
+        shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
+        shown = OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"])
+        parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
+    from launcher.plan.executor_options import launcher_options
+
+    max_parallel = launcher_options(overrides, backend)["max_parallel"]
+    parameters = executor_parameters(backend, planned[0].config, job_name(recipe.dir),
+                                     max_parallel)
+    if backend == "slurm":
+        executor = make_executor(backend, sweep_dir / SUBMITIT_DIR / "%j", parameters)
+        from launcher.executors.base import sbatch_script
+
+        parts.append(f"\n=== sbatch script (one submission for all {len(planned)} job(s))")
+        parts.append(sbatch_script(executor, len(planned)))
+    else:
+        parts.append(f"\n=== local executor: {parameters['tasks_per_node']} process(es) per job, "
+                     f"at most {max_parallel} job(s) at once")
+    return "\n".join(parts)
+
+
+def _where(cls: type) -> str:
+    try:
+        return inspect.getsourcefile(cls) or cls.__module__
+    except TypeError:
+        return cls.__module__
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.rstrip().splitlines())

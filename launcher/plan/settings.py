@@ -1,0 +1,85 @@
+"""Checks of a composed config that need no recipe code: they run on every job.
+
+Interpolations that point nowhere, and the launcher's own settings
+(`resources`, `requeue`, `cluster`, `best_model_criterion`) are judged here,
+before a job is planned, so that a mistake in them is one line naming the
+key instead of a traceback from deep inside a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from launcher.errors import ConfigError
+
+# Resolvers that only have a value inside a running job.
+JOB_TIME_RESOLVERS = ("${hydra:", "${launcher.")
+
+
+def check_settings(config: Any) -> None:
+    from launcher.components.callbacks.criteria import parse_criteria
+    from launcher.resources import ClusterProfile, Resources
+    from launcher.signals import RequeuePolicy
+
+    check_interpolations(config)
+    Resources.from_config(_plain(config, "resources"))
+    ClusterProfile.from_config(_plain(config, "cluster"))
+    RequeuePolicy.from_config(_plain(config, "requeue"))
+    parse_criteria(_plain(config, "best_model_criterion"))
+
+
+def _plain(config: Any, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    node = config.get(key)
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+# Keys the launcher adds to every job's config, which interpolations may use.
+JOB_KEYS = ("run_dir", "recipe_dir")
+
+
+def check_interpolations(config: Any) -> None:
+    """Every `${...}` resolves, except those only a running job can resolve."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    probe = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+    for key in JOB_KEYS:
+        probe.setdefault(key, f"<{key}>")
+    for key, parent, name, text in _interpolations(probe):
+        if any(text.lstrip().startswith(p) for p in JOB_TIME_RESOLVERS):
+            continue
+        try:
+            parent[name]
+        except OmegaConfBaseException as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"the interpolation {text!r} cannot be resolved: {reason}",
+                              key=key, hint=_hint(reason)) from None
+
+
+def _hint(reason: str) -> str:
+    if "not found" in reason or "missing" in reason.lower():
+        return "point it at a key that exists, e.g. ${model.hidden}, or set that key"
+    if "Unsupported interpolation type" in reason:
+        return "check the resolver's name, e.g. ${oc.env:HOME}"
+    return "check the ${...} expression"
+
+
+def _interpolations(node: Any, path: str = "") -> Iterator[tuple[str, Any, Any, str]]:
+    """(key path, parent node, key, text) of every interpolation, at any depth."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, DictConfig):
+        items = [(k, f"{path}.{k}" if path else str(k)) for k in node]
+    elif isinstance(node, ListConfig):
+        items = [(i, f"{path}[{i}]") for i in range(len(node))]
+    else:
+        return
+    for name, here in items:
+        child = node._get_node(name)
+        if OmegaConf.is_interpolation(node, name):
+            yield here, node, name, str(child._value())
+        elif isinstance(child, DictConfig | ListConfig):
+            yield from _interpolations(child, here)

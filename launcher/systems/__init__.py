@@ -1,0 +1,1 @@
+"""Systems: a recipe's stages, in order."""

@@ -1,0 +1,1 @@
+"""The shared System and its training helpers."""

@@ -1,0 +1,175 @@
+"""A System runs a recipe's stages in order; each stage is a method.
+
+The shared System knows `collect_stats`, `train` and `evaluate`. A recipe adds
+a stage by subclassing and marking a method with `@stage`, then selects its
+System with `system._target_`. Stages are chosen with `stages=[...]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from launcher import layout
+from launcher.errors import ConfigError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+STATS_DIR = layout.STATS_DIR
+
+
+def stage(method: F) -> F:
+    """Mark a System method as a stage that `stages=[...]` may name."""
+    method.__launcher_stage__ = True
+    return method
+
+
+class System:
+    def __init__(self, config: Mapping) -> None:
+        self.config = config
+        self.exp_dir = Path(config.get("run_dir") or ".")
+        recipe_dir = config.get("recipe_dir")
+        self.recipe_dir = Path(recipe_dir) if recipe_dir else None
+
+    @classmethod
+    def check_config(cls, config: Any, recipe_dir: Path | None = None) -> None:
+        """Refuse settings of this System's own that would fail later, with a ConfigError.
+
+        `launch` calls it before anything is written or queued; a subclass with
+        keys of its own checks them here. The base System has none."""
+
+    @classmethod
+    def known_stages(cls) -> list[str]:
+        names = []
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if getattr(value, "__launcher_stage__", False) and name not in names:
+                    names.append(name)
+        return names
+
+    @classmethod
+    def check_stages(cls, stages: Iterable[str]) -> list[str]:
+        known = cls.known_stages()
+        stages = [stages] if isinstance(stages, str) else list(stages)
+        for name in stages:
+            if name not in known:
+                raise ConfigError(f"unknown stage '{name}'", key="stages",
+                                  hint=f"known stages of {cls.__name__}: {', '.join(known)}")
+        return stages
+
+    def run(self, stages: Iterable[str]) -> None:
+        from launcher.ranks import process_rank
+        from launcher.signals import stop_between_stages
+
+        for name in self.check_stages(stages):
+            stop_between_stages(self.exp_dir, process_rank() == 0, f"before stage {name}")
+            log.info("stage %s: start", name)
+            getattr(self, name)()
+            log.info("stage %s: done", name)
+
+    # ---- building blocks ----------------------------------------------------
+    def build_model(self) -> Any:
+        from launcher.components.building import build
+        from launcher.components.selection import component_class
+
+        component_class(self.config, "model", self.recipe_dir)
+        return build(self.config["model"], "model")
+
+    def build_lightning_module(self, model: Any) -> Any:
+        from launcher.components.selection import component_class
+
+        cls = component_class(self.config, "lightning_module", self.recipe_dir)
+        return cls(model=model, config=self.config)
+
+    def build_trainer(self, module: Any, criteria: bool = True, **overrides: Any) -> Any:
+        """The configured Trainer; `overrides` replace `trainer:` options (e.g. for testing)."""
+        from omegaconf import OmegaConf
+
+        from launcher.components.selection import component_class
+
+        cls = component_class(self.config, "trainer", self.recipe_dir)
+        options = OmegaConf.to_container(self.config["trainer"], resolve=True)
+        options.pop("_target_", None)
+        options.update(overrides)
+        best = self.config.get("best_model_criterion") if criteria else None
+        if best is not None:
+            best = OmegaConf.to_container(best, resolve=True)
+        return cls(model=module, exp_dir=self.exp_dir, config=options,
+                   best_model_criterion=best)
+
+    def seed(self) -> None:
+        import pytorch_lightning as pl
+
+        pl.seed_everything(int(self.config.get("seed", 0)), workers=True, verbose=False)
+
+    # ---- stages -------------------------------------------------------------
+    @stage
+    def collect_stats(self) -> None:
+        """Accumulate feature statistics from `model.collect_feats` over the train set."""
+        from launcher.components.data.collect_stats import collect_feature_stats
+
+        self.seed()
+        written = collect_feature_stats(self.build_model(), self.config,
+                                        self.exp_dir / STATS_DIR)
+        for path in written:
+            log.info("wrote %s", path)
+
+    @stage
+    def train(self) -> None:
+        """Fit the model; a run with checkpoints continues from its newest valid one."""
+        from launcher.components.callbacks.checkpoints import resume_checkpoint
+        from launcher.layout import CHECKPOINT_DIR
+
+        self.seed()
+        trainer = self.build_trainer(self.build_lightning_module(self.build_model()))
+        resume = resume_checkpoint(self.exp_dir / CHECKPOINT_DIR)
+        if resume is not None:
+            log.info("resuming from %s", resume)
+        trainer.fit(ckpt_path=str(resume) if resume else None)
+
+    @stage
+    def evaluate(self) -> dict[str, float]:
+        """Test the trained weights on the test split (on rank 0); write `evaluate.json`."""
+        from pytorch_lightning.plugins.environments import LightningEnvironment
+
+        from launcher.ranks import process_rank
+
+        if process_rank() != 0:
+            return {}
+        self.seed()
+        model = self.build_model()
+        source = load_trained_weights(model, self.exp_dir)
+        module = self.build_lightning_module(model)
+        trainer = self.build_trainer(module, criteria=False, logger=False, devices=1,
+                                     num_nodes=1, strategy="auto",
+                                     plugins=[LightningEnvironment()])
+        results = trainer.test()[0]
+        metrics = {k: float(v) for k, v in results.items()}
+        report = {"weights": str(source), "metrics": metrics}
+        (self.exp_dir / layout.EVALUATE_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        for name, value in sorted(metrics.items()):
+            log.info("%s = %.4f", name, value)
+        return metrics
+
+
+def load_trained_weights(model: Any, exp_dir: Path) -> Path:
+    """Load the averaged model if training made one, else the last checkpoint."""
+    import torch
+
+    from launcher.layout import CHECKPOINT_DIR, LAST_CHECKPOINT
+
+    averaged = sorted(exp_dir.glob(layout.AVERAGED_GLOB))
+    if averaged:
+        model.load_state_dict(torch.load(averaged[0], map_location="cpu"))
+        return averaged[0]
+    last = exp_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    if not last.exists():
+        raise ConfigError(f"no trained weights in {exp_dir}", key="stages",
+                          hint="run the train stage first: stages=[train,evaluate]")
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
+                           if k.startswith("model.")})
+    return last
