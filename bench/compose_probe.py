@@ -34,9 +34,10 @@ def main(recipe_path: str, jobs: int) -> dict[str, float]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from launcher.conf import SEARCH_PATH as SHARED_CONFIGS
     from launcher.plan.overrides import expand_sweep, with_launcher_keys
     from launcher.plan.planning import plan
-    from launcher.plan.recipe import SHARED_CONFIGS, compose, compose_sweep, find_recipe
+    from launcher.plan.recipe import compose, compose_sweep, find_recipe
 
     recipe = find_recipe(recipe_path)
     values = sweep_values(jobs)

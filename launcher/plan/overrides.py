@@ -18,7 +18,7 @@ from launcher.identity import override_key
 # launcher's own settings and the optional class selections.
 LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system",
                  "resources", "requeue")
-GROUPS = ("cluster",)
+GROUPS = ("cluster", "trainer")  # chosen as `key=option`: the launcher adds the `+`
 BACKENDS = ("local", "slurm")
 
 
@@ -31,7 +31,7 @@ def with_launcher_keys(overrides: Sequence[str]) -> list[str]:
             out.append(o)
         elif root in LAUNCHER_KEYS:
             out.append(f"++{o}")
-        elif root in GROUPS and "=" in o:
+        elif override_key(o) in GROUPS and "=" in o:  # `cluster=lab`, not `cluster.x=1`
             out.append(f"+{o}")
         else:
             out.append(o)

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.conf import CONF_DIR
+from launcher.conf import SEARCH_PATH
+from launcher.conf import is_config_group as is_group_in
 from launcher.errors import ConfigError, clipped
 
 DEFAULT_CONFIG_NAME = "config"
 # The launcher's own config groups (hydra/launcher, cluster) sit behind the recipe's.
-SHARED_CONFIGS = "hydra.searchpath=[pkg://launcher.conf]"
-SHARED_CONF_DIR = CONF_DIR
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
         with initialize_config_dir(config_dir=str(recipe.conf_dir), version_base="1.3",
                                    job_name="run"):
             return hydra_compose(config_name=recipe.config_name,
-                                 overrides=[*overrides, SHARED_CONFIGS])
+                                 overrides=[*overrides, SEARCH_PATH])
     except yaml.YAMLError as exc:
         raise yaml_error(exc, recipe.config_file) from None
     except (HydraException, OmegaConfBaseException) as exc:
@@ -122,10 +121,8 @@ def _plain_value(recipe: Recipe, override: str) -> bool:
 
 
 def is_config_group(recipe: Recipe, key: str) -> bool:
-    """Whether `key` chooses a config group: the recipe's conf/ (or the launcher's) has a
-    folder of that name."""
-    group = key.lstrip("+~").split("@", 1)[0].replace(".", "/")
-    return (recipe.conf_dir / group).is_dir() or (SHARED_CONF_DIR / group).is_dir()
+    """Whether `key` chooses a config group of the recipe (or of the launcher)."""
+    return is_group_in(recipe.conf_dir, key)
 
 
 def _with_values(recipe: Recipe, first, job: Sequence[str], varying: Sequence[int], parser):

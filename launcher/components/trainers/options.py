@@ -34,8 +34,14 @@ PROFILERS = ("simple", "advanced", "pytorch")
 STRATEGY_NAMES = ("ddp", "fsdp")
 
 
-def check_strategy_spec(spec: Any) -> None:
-    """A strategy Lightning knows by name, a {name: ddp|fsdp, ...} block or a _target_."""
+def check_strategy_spec(spec: Any, accelerator: Any = None) -> None:
+    """A strategy Lightning knows by name, a {name: ddp|fsdp, ...} block or a _target_;
+    not FSDP on CPUs, which Lightning refuses only once the job runs."""
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    if isinstance(name, str) and name.startswith("fsdp") and accelerator == "cpu":
+        raise ConfigError("FSDP shards over GPUs, and this run has none",
+                          key="trainer.strategy",
+                          hint="set resources.gpus_per_node, or use ddp on CPUs: trainer=ddp")
     if spec is None or (isinstance(spec, Mapping) and "_target_" in spec):
         return
     if isinstance(spec, Mapping):
