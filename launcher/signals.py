@@ -123,6 +123,11 @@ class SignalFlag:
         self.policy, self.received = policy, None
         self.retake()
 
+    def forget(self) -> None:
+        """A job has ended: a signal it received does not stop the next job run in this
+        process (`launch()` called again from Python, or a test)."""
+        self.received = None
+
     def retake(self) -> None:
         """Point the signals back at this flag, after a library installed its own."""
         for signum in (getattr(signal, f"SIG{self.policy.signal}"), signal.SIGTERM,

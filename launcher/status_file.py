@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,10 @@ def write_status(run_dir: str | Path, state: str, **details: Any) -> None:
     write_text(Path(run_dir) / STATUS_FILE, json.dumps(status, indent=2) + "\n", small=True)
 
 
-def is_complete(run_dir: str | Path, fingerprint: str) -> bool:
-    """Finished, with the same config as now."""
+def is_complete(run_dir: str | Path, fingerprint: str, stages: Iterable[str] = ()) -> bool:
+    """Finished, with the same config as now, and `stages` among the stages it finished
+    (asking for a stage it has not run, say `evaluate`, runs it)."""
     status = status_as_far_as_readable(run_dir)
-    return status.get("state") == COMPLETED and status.get("config") == fingerprint
+    done = status.get("stages_done")
+    return (status.get("state") == COMPLETED and status.get("config") == fingerprint
+            and (not isinstance(done, list) or set(stages) <= set(done)))

@@ -40,11 +40,16 @@ def test_hydra_applies_value_overrides_to_a_composed_config():
 
 
 def test_hydra_makes_an_app_for_a_config_folder(tmp_path):
+    from hydra.core.global_hydra import GlobalHydra
+
     from launcher.compat.hydra import main_hydra
 
-    app = main_hydra(tmp_path, task_name="run")
-    assert callable(app.run) and callable(app.multirun), \
-        changed("hydra-core", "Hydra.create_main_hydra2", "hydra")
+    try:
+        app = main_hydra(tmp_path, task_name="run")
+        assert callable(app.run) and callable(app.multirun), \
+            changed("hydra-core", "Hydra.create_main_hydra2", "hydra")
+    finally:
+        GlobalHydra.instance().clear()
 
 
 # ---- submitit ----------------------------------------------------------------------
@@ -68,6 +73,7 @@ def test_submitit_jobs_wait_for_their_result_by_a_timeout_we_can_shorten():
     assert isinstance(getattr(submitit.core.core.Job, "_results_timeout_s", None), int | float), \
         changed("submitit", "Job._results_timeout_s", "submitit")
     job = object.__new__(submitit.LocalJob)
+    job._cancel_at_deletion = False  # read by LocalJob.__del__
     ended_without_waiting(job)
     assert job._results_timeout_s == 0
 

@@ -123,6 +123,50 @@ def test_interrupted_in_each_phase_resumes_there_and_ends_bitwise_equal(launch_c
     assert weights[0] == weights[1]
 
 
+END_PROBE = '''
+import os
+import signal
+from pathlib import Path
+
+from .start_probe import StartProbe
+
+
+class EndProbe(StartProbe):
+    """Sends SIGTERM once, as the warmup phase's training ends: the signal arrives
+    between the phases, outside any `fit`."""
+
+    def on_train_end(self):
+        super().on_train_end()
+        marker = Path(self.config["run_dir"]) / "signalled_between_phases"
+        if Path(self.trainer.default_root_dir).name == "warmup" and not marker.exists():
+            marker.write_text("")
+            os.kill(os.getpid(), signal.SIGTERM)
+'''
+
+
+def test_sigterm_between_phases_stops_before_the_next_one_and_resumes_there(launch_cli,
+                                                                            recipe):
+    assert launch_cli(recipe, f"exp_root={recipe / 'clean'}")[0] == 0
+    (recipe / "src" / "end_probe.py").write_text(END_PROBE)
+    edit_config(recipe, lambda c: c.update(lightning_module={"_target_": "src.end_probe.EndProbe"}))
+    exp = recipe / "exp"
+    code, _, err = launch_cli(recipe, f"exp_root={exp}")
+    run_dir = only_run_dir(exp)
+    assert code == 143 and "Traceback" not in err, err
+    assert read_status(run_dir)["state"] == "stopped"
+    assert "stopped before phase main by SIGTERM" in (run_dir / "run.log").read_text()
+    assert json.loads((run_dir / "phases" / "warmup" / "phase.json").read_text())["state"] \
+        == "completed"
+    assert not (run_dir / "phases" / "main" / "checkpoints").exists()
+    assert list(run_dir.rglob(".*.tmp")) == []
+    assert launch_cli(recipe, f"exp_root={exp}")[0] == 0
+    assert "phase warmup: already completed; skipped" in (run_dir / "run.log").read_text()
+    assert read_status(run_dir)["state"] == "completed"
+    finals = [torch.load(d / "phases" / "main" / "final.pth")
+              for d in (run_dir, only_run_dir(recipe / "clean"))]
+    assert same(*finals)
+
+
 def test_a_phase_that_changes_devices_is_refused_before_training(launch_cli, recipe):
     edit_config(recipe, lambda c: c["curriculum"][1]["trainer"].update(devices=2))
     code, _, err = launch_cli(recipe, f"exp_root={recipe / 'exp'}")

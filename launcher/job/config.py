@@ -25,7 +25,9 @@ def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = T
         plain = translate_all_targets(plain, recipe_dir)
     plain["run_dir"] = str(run_dir)
     plain["recipe_dir"] = str(recipe_dir)
-    plain.setdefault("stages", ["train"])
+    stages = plain.setdefault("stages", ["train"])
+    if isinstance(stages, str):  # `stages=train` means [train]
+        plain["stages"] = [stages]
     job = OmegaConf.create(plain)
     if job.get("trainer") is not None:
         job["trainer"] = _trainer_for_resources(job)

@@ -22,7 +22,14 @@ from launcher.identity import RUN_KEY, fingerprint
 from launcher.job.config import recipe_dir_of
 from launcher.ranks import process_rank
 from launcher.signals import FLAG, JobEnds, RequeuePolicy, StoppedAtOnce, restart_count
-from launcher.status_file import COMPLETED, FAILED, RUNNING, STOPPED, write_status
+from launcher.status_file import (
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    STOPPED,
+    status_as_far_as_readable,
+    write_status,
+)
 
 log = logging.getLogger("launcher")
 
@@ -47,6 +54,7 @@ def run_job(cfg: Any) -> str:
     try:
         return _run(cfg, run_dir, recipe_dir_of(runtime.config_sources), lead)
     finally:
+        FLAG.forget()
         if owned:
             runlock.release(run_dir)
 
@@ -102,7 +110,8 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
             raise StoppedAtOnce(143) from exc
         raise
     if lead:
-        write_status(run_dir, COMPLETED)
+        done = status_as_far_as_readable(run_dir).get("stages_done") or []
+        write_status(run_dir, COMPLETED, stages_done=sorted({*done, *job["stages"]}))
     return str(run_dir)
 
 

@@ -105,4 +105,4 @@ def allocation_refusal(recipe: Recipe, job: PlannedJob, backend: str) -> ConfigE
 
 def is_finished(job: PlannedJob) -> bool:
     """Completed before, with the same config as now: not trained again."""
-    return is_complete(job.run_dir, job.identity.fingerprint)
+    return is_complete(job.run_dir, job.identity.fingerprint, job.config.get("stages") or ())

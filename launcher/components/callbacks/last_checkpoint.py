@@ -31,20 +31,21 @@ class LastCheckpoint(ModelCheckpoint):
                        for hook in HOOKS}
         self._batch_end = self._calls["on_train_batch_end"]  # every step: one lookup less
 
+    def _pass_on(self, hook: str, trainer: Any, pl_module: Any) -> None:
+        for call in self._calls[hook]:
+            call(trainer, pl_module)
+
     def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_sanity_check_start(trainer, pl_module)
-        for call in self._calls["on_sanity_check_start"]:
-            call(trainer, pl_module)
+        self._pass_on("on_sanity_check_start", trainer, pl_module)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_start(trainer, pl_module)
-        for call in self._calls["on_train_start"]:
-            call(trainer, pl_module)
+        self._pass_on("on_train_start", trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        for call in self._calls["on_train_epoch_start"]:
-            call(trainer, pl_module)
+        self._pass_on("on_train_epoch_start", trainer, pl_module)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -55,10 +56,8 @@ class LastCheckpoint(ModelCheckpoint):
     def on_test_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                           batch_idx: int, dataloader_idx: int = 0) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        for call in self._calls["on_test_batch_end"]:
-            call(trainer, pl_module)
+        self._pass_on("on_test_batch_end", trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        for call in self._calls["on_train_epoch_end"]:
-            call(trainer, pl_module)
+        self._pass_on("on_train_epoch_end", trainer, pl_module)

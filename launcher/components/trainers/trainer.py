@@ -115,7 +115,7 @@ class ESPnet3LightningTrainer:
         if "default_root_dir" in config:
             raise ConfigError("the run directory is chosen by the launcher",
                               key="trainer.default_root_dir", hint="remove it")
-        check_strategy_spec(config.get("strategy"))
+        check_strategy_spec(config.get("strategy"), config.get("accelerator"))
         check_logger_spec(config.get("logger", "csv"))
         check_profiler_spec(config.get("profiler"))
         if config.get("callbacks"):
