@@ -22,16 +22,16 @@ def test_shared_stages():
     assert System.known_stages() == ["collect_stats", "train", "evaluate"]
 
 
-def test_a_subclass_adds_and_overrides_stages_and_runs_them_in_order():
+def test_a_subclass_adds_and_overrides_stages_and_runs_them_in_order(tmp_path):
     assert WithDecode.known_stages() == ["collect_stats", "train", "evaluate", "decode"]
-    system = WithDecode({"run_dir": "."})
+    system = WithDecode({"run_dir": str(tmp_path)})
     system.ran = []
     system.run(["decode", "train"])
     assert system.ran == ["decode", "train"]
 
 
-def test_unknown_stage_is_refused_before_any_stage_runs():
-    system = WithDecode({})
+def test_unknown_stage_is_refused_before_any_stage_runs(tmp_path):
+    system = WithDecode({"run_dir": str(tmp_path)})
     system.ran = []
     with pytest.raises(ConfigError, match=r"known stages of WithDecode: .*decode"):
         system.run(["train", "sing"])
