@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import edit_config
 
-from launcher.components.targets import recipe_package_name
+from launcher.components.recipe_package import recipe_package_name
 from launcher.errors import ConfigError
 from launcher.plan.overrides import expand_sweep
 from launcher.plan.planning import plan

@@ -1,56 +1,23 @@
 """Turn `_target_` strings from the config into classes.
 
-A target that starts with `src.` names the recipe's own `src/` folder. Each
-recipe's `src/` is imported as a package under a name unique to that recipe
-(derived from its absolute path), so two recipes that both ship a `src`
-package can be used in one process and nothing touches `sys.path`.
+A target that starts with `src.` names the recipe's own `src/` folder, imported
+as a package of its own (`recipe_package`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import inspect
-import re
-import sys
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher.components.recipe_package import import_recipe_package
 from launcher.errors import ConfigError
 
 SRC_PREFIX = "src."
-
-
-def recipe_package_name(recipe_dir: Path) -> str:
-    """The module name under which `recipe_dir/src` is imported."""
-    recipe_dir = Path(recipe_dir).resolve()
-    slug = re.sub(r"\W", "_", "_".join(recipe_dir.parts[-2:]))
-    digest = hashlib.sha1(str(recipe_dir).encode()).hexdigest()[:8]
-    return f"_recipe_{slug}_{digest}"
-
-
-def import_recipe_package(recipe_dir: Path) -> str:
-    """Make `recipe_dir/src` importable under its unique name; return that name."""
-    name = recipe_package_name(recipe_dir)
-    if name in sys.modules:
-        return name
-    src = Path(recipe_dir).resolve() / "src"
-    init = src / "__init__.py"
-    if init.is_file():
-        spec = importlib.util.spec_from_file_location(
-            name, init, submodule_search_locations=[str(src)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = types.ModuleType(name)
-        module.__path__ = [str(src)]
-        module.__package__ = name
-        sys.modules[name] = module
-    return name
 
 
 def translate_target(target: str, recipe_dir: Path | None) -> str:

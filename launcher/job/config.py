@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+PER_JOB_KEYS = ("run_dir", "exp_dir")  # the job's own folder, by our name and ESPnet3's
+
 
 def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = True) -> Any:
     """A copy of the composed config as a job uses it: run and recipe folders set,
@@ -24,6 +26,8 @@ def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = T
     if translate:
         plain = translate_all_targets(plain, recipe_dir)
     plain["run_dir"] = str(run_dir)
+    plain["exp_dir"] = str(run_dir)  # ESPnet3's name for it, as recipe Systems read it
+    plain.setdefault("best_model_criterion", None)
     plain["recipe_dir"] = str(recipe_dir)
     stages = plain.setdefault("stages", ["train"])
     if isinstance(stages, str):  # `stages=train` means [train]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.components.selection import COMPONENTS, target_of
+from launcher.job.config import PER_JOB_KEYS
 
 
 def key_of(job: Any, recipe_dir: Path) -> str | None:
@@ -40,7 +41,7 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
     plain = OmegaConf.to_container(job, resolve=False)
     shape: dict[str, Any] = {
         # The run folder differs from job to job of a sweep; no check compares its value.
-        "values": typed({k: v for k, v in plain.items() if k != "run_dir"}),
+        "values": typed({k: v for k, v in plain.items() if k not in PER_JOB_KEYS}),
         "trainer": plain.get("trainer"),
         "code": _recipe_code(recipe_dir),
         "env": _environment(),

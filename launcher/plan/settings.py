@@ -37,7 +37,7 @@ def _plain(config: Any, key: str) -> Any:
 
 
 # Keys the launcher adds to every job's config, which interpolations may use.
-JOB_KEYS = ("run_dir", "recipe_dir")
+JOB_KEYS = ("run_dir", "exp_dir", "recipe_dir")
 
 
 def check_interpolations(config: Any) -> None:

@@ -21,6 +21,7 @@ or `check_options`; the config selects it with `trainer._target_`.
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,10 @@ from launcher.components.trainers.options import (
 from launcher.errors import ConfigError
 from launcher.layout import CHECKPOINT_DIR
 
+# Trainer.fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path): our
+# fit() takes the arguments after the model; this many of them come before ckpt_path.
+FIT_CKPT_PATH_POSITION = 4
+log = logging.getLogger(__name__)
 WRAPPER_KEYS = ("_target_", "strategy", "logger", "profiler", "callbacks",
                 "average_checkpoints", "progress_interval_s", "checkpoint_every_n_steps",
                 "checkpoint_every_min", "keep_periodic_checkpoints")
@@ -58,7 +63,7 @@ class ESPnet3LightningTrainer:
 
         self.model = model
         self.exp_dir = Path(exp_dir if exp_dir is not None else ".")
-        self.config = dict(config or {})
+        self.config = _plain(config)
         self.check_options(self.config)
         self.criteria = parse_criteria(best_model_criterion)
         options = {k: v for k, v in self.config.items() if k not in WRAPPER_KEYS}
@@ -123,15 +128,37 @@ class ESPnet3LightningTrainer:
 
     # ---- running ------------------------------------------------------------
     def fit(self, *args: Any, **kwargs: Any) -> None:
+        """`Trainer.fit` with the module's own dataloaders; a run with checkpoints
+        continues from its newest valid one unless `ckpt_path` is given."""
+        if "ckpt_path" not in kwargs and len(args) < FIT_CKPT_PATH_POSITION:
+            kwargs["ckpt_path"] = self.resume_from()
         self.trainer.fit(self.model, *args, **kwargs)
         if self.config.get("average_checkpoints") and self.trainer.is_global_zero:
             average_best_checkpoints(self.checkpoint_callbacks, self.exp_dir)
+
+    def resume_from(self) -> str | None:
+        from launcher.components.callbacks.checkpoints import resume_checkpoint
+
+        resume = resume_checkpoint(self.exp_dir / CHECKPOINT_DIR)
+        if resume is None:
+            return None
+        log.info("resuming from %s", resume)
+        return str(resume)
 
     def validate(self, *args: Any, **kwargs: Any) -> list[dict]:
         return self.trainer.validate(self.model, *args, **kwargs)
 
     def test(self, *args: Any, **kwargs: Any) -> list[dict]:
         return self.trainer.test(self.model, *args, **kwargs)
+
+
+def _plain(config: Any) -> dict:
+    """The options as a plain dict (ESPnet3 recipes pass `config.trainer` itself)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(config):
+        return OmegaConf.to_container(config, resolve=True)
+    return dict(config or {})
 
 
 def run_duties(options: Mapping, config: Mapping, exp_dir: Path) -> tuple:

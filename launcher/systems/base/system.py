@@ -34,6 +34,11 @@ class System:
         recipe_dir = config.get("recipe_dir")
         self.recipe_dir = Path(recipe_dir) if recipe_dir else None
 
+    @property
+    def training_config(self) -> Mapping:
+        """The run's config, by ESPnet3's name for it (`self.training_config`)."""
+        return self.config
+
     @classmethod
     def check_config(cls, config: Any, recipe_dir: Path | None = None) -> None:
         """Refuse settings of this System's own that would fail later, with a ConfigError.
@@ -72,11 +77,11 @@ class System:
 
     # ---- building blocks ----------------------------------------------------
     def build_model(self) -> Any:
-        from launcher.components.building import build
         from launcher.components.selection import component_class
+        from launcher.systems.base.training import instantiate_model
 
         component_class(self.config, "model", self.recipe_dir)
-        return build(self.config["model"], "model")
+        return instantiate_model(self.config)
 
     def build_lightning_module(self, model: Any) -> Any:
         from launcher.components.selection import component_class
@@ -120,15 +125,8 @@ class System:
     @stage
     def train(self) -> None:
         """Fit the model; a run with checkpoints continues from its newest valid one."""
-        from launcher.components.callbacks.checkpoints import resume_checkpoint
-        from launcher.layout import CHECKPOINT_DIR
-
         self.seed()
-        trainer = self.build_trainer(self.build_lightning_module(self.build_model()))
-        resume = resume_checkpoint(self.exp_dir / CHECKPOINT_DIR)
-        if resume is not None:
-            log.info("resuming from %s", resume)
-        trainer.fit(ckpt_path=str(resume) if resume else None)
+        self.build_trainer(self.build_lightning_module(self.build_model())).fit()
 
     @stage
     def evaluate(self) -> dict[str, float]:
