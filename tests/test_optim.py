@@ -5,6 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from launcher.components.modeling.optimization_spec import assign_parameters, build_optimizers
+from launcher.components.modeling.optimizer_config import optimizer_entries
 from launcher.errors import ConfigError
 
 
@@ -15,6 +16,11 @@ class Net(torch.nn.Module):
         self.encoder_proj = torch.nn.Linear(3, 3)
         self.decoder = torch.nn.Linear(3, 1)
         self.frozen = torch.nn.Linear(1, 1).requires_grad_(False)
+
+
+def groups(*params) -> list:
+    sgd = {"_target_": "torch.optim.SGD", "lr": 0.1}
+    return optimizer_entries({"optims": [{"params": p, "optim": sgd} for p in params]})
 
 
 def test_one_optimizer_with_a_step_scheduler():
@@ -46,13 +52,12 @@ def test_several_optimizers_split_parameters_by_module_path():
 def test_a_prefix_is_a_module_path_not_a_substring():
     # 'encoder' must not swallow 'encoder_proj'
     with pytest.raises(ConfigError, match=r"belong to no optimizer: encoder_proj\.weight"):
-        assign_parameters(Net(), [{"params": "encoder"}, {"params": "decoder"}])
+        assign_parameters(Net(), groups("encoder", "decoder"))
 
 
 def test_an_entry_that_selects_nothing_is_refused():
     with pytest.raises(ConfigError, match=r"optims\[2\] selects no trainable parameter"):
-        assign_parameters(Net(), [{"params": ["encoder", "encoder_proj"]},
-                                  {"params": "decoder"}, {"params": "frozen"}])
+        assign_parameters(Net(), groups(["encoder", "encoder_proj"], "decoder", "frozen"))
 
 
 def test_bad_interval_and_both_forms_are_refused():

@@ -20,10 +20,21 @@ from launcher.errors import ConfigError
 SRC_PREFIX = "src."
 
 
+# ESPnet3 configs name Lightning's classes through the unified `lightning` package;
+# the Trainer here is `pytorch_lightning`'s, and only its own classes fit it (a
+# `lightning.pytorch` callback is a different class, refused by this Trainer).
+UNIFIED_LIGHTNING = {"lightning.pytorch.": "pytorch_lightning.",
+                     "lightning.fabric.": "lightning_fabric."}
+
+
 def translate_target(target: str, recipe_dir: Path | None) -> str:
-    """Map `src.x.Y` to the recipe's unique package name; leave other targets alone."""
+    """Map `src.x.Y` to the recipe's unique package name and `lightning.pytorch.X` to
+    `pytorch_lightning.X`; leave other targets alone."""
     if recipe_dir is not None and target.startswith(SRC_PREFIX):
         return f"{import_recipe_package(recipe_dir)}.{target[len(SRC_PREFIX):]}"
+    for unified, standalone in UNIFIED_LIGHTNING.items():
+        if target.startswith(unified):
+            return standalone + target[len(unified):]
     return target
 
 

@@ -63,3 +63,27 @@ def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
         if source.get("provider") == "main" and source.get("schema") == "file":
             return Path(source["path"]).parent
     raise RuntimeError("the primary config was not loaded from a folder")
+
+
+SELF_NAME = "${self_name:}"
+
+
+def with_self_name(config: Any, config_name: str) -> Any:
+    """The config with ESPnet3's `${self_name:}` replaced by the primary config's name
+    (`training` for conf/training.yaml), as ESPnet3 does before anything resolves."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(config, resolve=False)
+    if SELF_NAME not in repr(plain):
+        return config
+    named = OmegaConf.create(_replaced(plain, SELF_NAME, config_name))
+    OmegaConf.set_struct(named, OmegaConf.is_struct(config))
+    return named
+
+
+def _replaced(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _replaced(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replaced(v, old, new) for v in node]
+    return node.replace(old, new) if isinstance(node, str) else node

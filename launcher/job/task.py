@@ -19,7 +19,7 @@ from typing import Any
 from launcher import layout
 from launcher.errors import ConfigError, LauncherError
 from launcher.identity import RUN_KEY, fingerprint
-from launcher.job.config import recipe_dir_of
+from launcher.job.config import recipe_dir_of, with_self_name
 from launcher.ranks import process_rank
 from launcher.signals import FLAG, JobEnds, RequeuePolicy, StoppedAtOnce, restart_count
 from launcher.status_file import (
@@ -52,7 +52,8 @@ def run_job(cfg: Any) -> str:
     lead = process_rank() == 0
     owned = lead and runlock.acquire(run_dir)
     try:
-        return _run(cfg, run_dir, recipe_dir_of(runtime.config_sources), lead)
+        return _run(with_self_name(cfg, HydraConfig.get().job.config_name), run_dir,
+                    recipe_dir_of(runtime.config_sources), lead)
     finally:
         FLAG.forget()
         if owned:

@@ -91,8 +91,10 @@ class Role:
 
 
 ROLES = (
-    (r"optim|optims\[\d+\]\.optim", Role(given=("params",))),
-    (r"scheduler|optims\[\d+\]\.scheduler|schedulers\[\d+\](\.scheduler)?",
+    (r"optim|optimizer|optims\[\d+\]\.optim|optimizers\.[^.]+\.optimizer",
+     Role(given=("params",))),
+    (r"scheduler|optims\[\d+\]\.scheduler|schedulers\[\d+\](\.scheduler)?"
+     r"|schedulers\.[^.]+\.scheduler",
      Role(given=("optimizer",), settings=SCHEDULER_SETTINGS)),
 )
 DATALOADER = "torch.utils.data.DataLoader"

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from launcher.components.modeling.optimizer_config import named_optimizers
 from launcher.components.selection import COMPONENTS, target_of
 from launcher.job.config import PER_JOB_KEYS
 
@@ -48,10 +49,10 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
     }
     if target_of(plain, "system") != COMPONENTS["system"].default:
         shape["config"] = plain  # a System's own check_config may read any of it
-    if plain.get("optims") is not None:  # parameter groups: the model is built
+    if named_optimizers(plain):  # parameter groups: the model is built
         try:
-            shape["groups"] = OmegaConf.to_container(job.model, resolve=True), \
-                OmegaConf.to_container(job.optims, resolve=True)
+            shape["groups"] = [OmegaConf.to_container(job[k], resolve=True)
+                               for k in ("model", "optims", "optimizers") if k in job]
         except OmegaConfBaseException:
             return None
     text = json.dumps(shape, sort_keys=True, default=str)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher.components.modeling.optimizer_config import named_optimizers
 from launcher.errors import ConfigError
 from launcher.identity import origin
 from launcher.job.config import job_config
@@ -44,7 +45,7 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
     if not cache.passed(key):
         checked = _check_imports(job_config(config, recipe.dir, run_dir, translate=False),
                                  recipe.dir)
-        if job.get("optims") is not None:
+        if named_optimizers(job):
             _check_parameter_groups(job)
         cache.remember(key, checked)
     return job
@@ -62,9 +63,23 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
+    _check_optimizers(job, classes["lightning_module"])
     check_arguments(job, recipe_dir)
     return [*classes.values(), *_check_all_targets(job, recipe_dir),
             *_check_collate_fn(job, recipe_dir)]
+
+
+def _check_optimizers(job: Any, module_class: type) -> None:
+    """The optimizers as the config states them (either spelling, not both), when the
+    shared `configure_optimizers` reads them: a missing one is found now, not at fit."""
+    from launcher.components.modeling.lightning_module import ESPnetLightningModule
+    from launcher.components.modeling.optimizer_config import optimizer_entries
+
+    reads_config = getattr(module_class, "configure_optimizers", None) is \
+        ESPnetLightningModule.configure_optimizers
+    if reads_config or any(job.get(k) is not None for k in ("optim", "optimizer", "optims",
+                                                            "optimizers")):
+        optimizer_entries(job)
 
 
 def _check_all_targets(job: Any, recipe_dir: Path) -> list:
@@ -90,8 +105,9 @@ def _check_collate_fn(job: Any, recipe_dir: Path) -> list:
 def _check_parameter_groups(job: Any) -> None:
     from launcher.components.building import build
     from launcher.components.modeling.optimization_spec import assign_parameters
+    from launcher.components.modeling.optimizer_config import optimizer_entries
 
-    assign_parameters(build(job["model"], "model"), list(job["optims"]))
+    assign_parameters(build(job["model"], "model"), optimizer_entries(job))
 
 
 def checked_class(config: Any, name: str, recipe_dir: Path | None) -> type:

@@ -55,17 +55,20 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from launcher.job.config import with_self_name
+
     try:
         with initialize_config_dir(config_dir=str(recipe.conf_dir), version_base="1.3",
                                    job_name="run"):
-            return hydra_compose(config_name=recipe.config_name,
-                                 overrides=[*overrides, SEARCH_PATH])
+            composed = hydra_compose(config_name=recipe.config_name,
+                                     overrides=[*overrides, SEARCH_PATH])
     except yaml.YAMLError as exc:
         raise yaml_error(exc, recipe.config_file) from None
     except (HydraException, OmegaConfBaseException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(first, file=_source(first, overrides, recipe),
                           hint=_compose_hint(first)) from None
+    return with_self_name(composed, recipe.config_name)
 
 
 def yaml_error(exc: Exception, default_file: Path) -> ConfigError:

@@ -36,7 +36,7 @@ def _plain(config: Any, key: str) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-# Keys the launcher adds to every job's config, which interpolations may use.
+# Keys the launcher sets in every job's config, which interpolations may use.
 JOB_KEYS = ("run_dir", "exp_dir", "recipe_dir")
 
 
@@ -46,8 +46,8 @@ def check_interpolations(config: Any) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     probe = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
-    for key in JOB_KEYS:
-        probe.setdefault(key, f"<{key}>")
+    for key in JOB_KEYS:  # the job sets them, whatever the config said
+        probe[key] = f"<{key}>"
     for key, parent, name, text in _interpolations(probe):
         if any(text.lstrip().startswith(p) for p in JOB_TIME_RESOLVERS):
             continue

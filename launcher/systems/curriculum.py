@@ -39,7 +39,8 @@ from launcher.systems.base.system import System, stage
 
 log = logging.getLogger("launcher.systems.curriculum")
 PHASES_DIR, PHASE_FILE, FINAL_WEIGHTS = layout.PHASES_DIR, layout.PHASE_FILE, layout.FINAL_WEIGHTS
-PHASE_KEYS = ("name", "trainer", "optim", "optims", "scheduler", "schedulers", "dataset",
+PHASE_KEYS = ("name", "trainer", "optim", "optimizer", "optims", "optimizers", "scheduler",
+              "schedulers", "scheduler_interval", "scheduler_monitor", "dataset",
               "dataloader", "best_model_criterion", "model", "lightning_module")
 # Devices are stated once for the whole run (resources); a phase cannot change them.
 FIXED_TRAINER_KEYS = ("accelerator", "devices", "num_nodes", "strategy")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from launcher.components.data.dataloader import build_dataloader
+from launcher.components.data.dataloader import build_dataloader, model_inputs
 from launcher.errors import ConfigError
 from launcher.ranks import process_rank
 from launcher.signals import stop_between_stages
@@ -33,7 +33,7 @@ def collect_feature_stats(model: torch.nn.Module, config: Mapping, out_dir: Path
             # A signal stops the stage promptly; its statistics are written at the end only.
             stop_between_stages(Path(config.get("run_dir") or "."), process_rank() == 0,
                                 "during collect_stats")
-            feats = model.collect_feats(**batch)
+            feats = model.collect_feats(**model_inputs(batch))
             for name, value in feats.items():
                 if name.endswith("_lengths"):
                     continue

@@ -84,3 +84,11 @@ class ResumableDataLoader(DataLoader):
 
     def load_state_dict(self, state_dict: dict) -> None:
         pass
+
+
+def model_inputs(batch: Any) -> Any:
+    """The keyword arguments of `model(**batch)`: the batch itself, or the mapping of an
+    ESPnet `(utt_ids, {name: tensor})` batch (CommonCollateFn's shape)."""
+    if isinstance(batch, list | tuple) and len(batch) == 2 and isinstance(batch[1], Mapping):
+        return batch[1]
+    return batch

@@ -42,13 +42,15 @@ from launcher.compat.lightning_loops import (
     take_the_plateau_step,
 )
 from launcher.compat.lightning_metrics import pack_logged_metrics, restore_logged_metrics
-from launcher.components.data.dataloader import build_dataloader, has_split
+from launcher.components.data.dataloader import build_dataloader, has_split, model_inputs
 from launcher.components.modeling.named_steps import NamedSteps
 from launcher.components.modeling.optimization_spec import (
     OptimizerSpec,
     build_optimizers,
     check_manual_trainer_options,
+    named_steps_of,
 )
+from launcher.components.modeling.optimizer_config import named_optimizers
 from launcher.errors import ConfigError
 
 
@@ -58,7 +60,7 @@ class ESPnetLightningModule(pl.LightningModule):
         self.model = model
         self.config = config
         # Lightning steps one optimizer automatically; several need manual steps.
-        self.automatic_optimization = config.get("optims") is None
+        self.automatic_optimization = not named_optimizers(config)
         check_manual_trainer_options(config)  # a clear error before Lightning's
         self.optimizer_specs: list[OptimizerSpec] = []
         self.named_steps: NamedSteps | None = None  # built with the optimizers
@@ -73,19 +75,30 @@ class ESPnetLightningModule(pl.LightningModule):
         return self.model(**batch)
 
     # ---- steps -------------------------------------------------------------
-    def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
-        loss, stats, weight = self.model(**batch)
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        loss, stats, weight = self.model(**model_inputs(batch))
         self.log_stats("train", stats, weight)
-        if not self.automatic_optimization:
+        steps = named_steps_of(loss)
+        if self.automatic_optimization:
+            if steps is not None:
+                raise ConfigError("the model asks for named updates (OptimizationStep) but "
+                                  "one unnamed optimizer is configured", key="optim",
+                                  hint="name the optimizers: 'optimizers: {<name>: "
+                                       "{optimizer: ..., params: ...}}'")
+            return loss
+        if steps is None:
             self.manual_update(loss)
-        return loss
+            return loss
+        for step in steps:  # ESPnet3's form: the model names the updates it wants
+            self.manual_update(step.loss, step.name)
+        return None
 
-    def validation_step(self, batch: Mapping, batch_idx: int) -> None:
-        _, stats, weight = self.model(**batch)
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        _, stats, weight = self.model(**model_inputs(batch))
         self.log_stats("valid", stats, weight)
 
-    def test_step(self, batch: Mapping, batch_idx: int) -> None:
-        _, stats, weight = self.model(**batch)
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        _, stats, weight = self.model(**model_inputs(batch))
         self.log_stats("test", stats, weight)
 
     def log_stats(self, prefix: str, stats: Mapping[str, Any], weight: Any) -> None:

@@ -175,6 +175,8 @@ class NamedSteps:
         if step.spec.clip_grad_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(step.params, step.spec.clip_grad_norm)
             step.grad_norm = float(norm)
+        if step.spec.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(step.params, step.spec.clip_grad_value)
 
     # ---- epochs -----------------------------------------------------------------
     def step_schedulers(self, interval: str, epoch: int, metrics: Mapping[str, Any]) -> None:
