@@ -10,8 +10,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "launcher"
 # Top to bottom; a module may import its own layer and the layers below it.
 # followups sit beside plan and read what executors recorded.
-RANK = {"cli": 0, "launch": 1, "plan": 2, "followups": 2, "executors": 3, "job": 4,
-        "systems": 5, "components": 6, "compat": 7}
+RANK = {"run_script": -1, "cli": 0, "launch": 1, "plan": 2, "followups": 2, "executors": 3,
+        "job": 4, "systems": 5, "components": 6, "compat": 7}
 BOTTOM = 8
 MAX_LINES = 300
 

@@ -81,7 +81,8 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
                      started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None, **identity())
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
-        system.run(job["stages"])
+        stages = system.check_stages(job["stages"])
+        system.run(stages)
     except StoppedAtOnce:
         _ended(lead, run_dir, STOPPED, "stopped at once by a second Ctrl-C, without a "
                "checkpoint; the next launch continues from the last one")
@@ -112,7 +113,7 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
         raise
     if lead:
         done = status_as_far_as_readable(run_dir).get("stages_done") or []
-        write_status(run_dir, COMPLETED, stages_done=sorted({*done, *job["stages"]}))
+        write_status(run_dir, COMPLETED, stages_done=sorted({*done, *stages}))
     return str(run_dir)
 
 

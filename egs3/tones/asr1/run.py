@@ -1,9 +1,11 @@
-"""`python run.py [overrides]` inside this folder does what `launch egs3/tones/asr1` does."""
+"""`python run.py [ARGS]` inside this folder does what `launch egs3/tones/asr1` does, and takes
+ESPnet3's flags too: `--stages collect_stats train --training_config conf/config.yaml
+--dry_run`."""
 
 import sys
 from pathlib import Path
 
-from launcher.cli import main
+from launcher.run_script import run_recipe
 
 if __name__ == "__main__":
-    sys.exit(main([str(Path(__file__).resolve().parent), *sys.argv[1:]]))
+    sys.exit(run_recipe(Path(__file__).resolve().parent, sys.argv[1:]))
