@@ -145,6 +145,34 @@ def reconcile_trainer(trainer: Mapping, resources: Resources) -> dict[str, Any]:
     return options
 
 
+def with_device_counts(config: dict, num_nodes: Any, num_device: Any) -> dict:
+    """A plain config with ESPnet3's top-level `num_nodes` and `num_device` folded into
+    `resources` (nodes; GPUs per node when the resources or `trainer.accelerator` ask
+    for GPUs, else processes per node). Said both ways and differently is refused."""
+    if num_nodes is None and num_device is None:
+        return config
+    resources = config.get("resources")
+    resources = dict(resources) if isinstance(resources, Mapping) else {}
+    trainer = config.get("trainer") if isinstance(config.get("trainer"), Mapping) else {}
+    if num_nodes is not None:
+        _agree(resources, "nodes", num_nodes, "num_nodes")
+    if num_device is not None:
+        gpus = resources.get("gpus_per_node") or trainer.get("accelerator") in ("gpu", "cuda")
+        _agree(resources, "gpus_per_node" if gpus else "processes_per_node", num_device,
+               "num_device")
+    return {**config, "resources": resources}
+
+
+def _agree(resources: dict, name: str, value: Any, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be an integer >= 1, not {value!r}", key=key)
+    stated = resources.get(name)
+    if stated is not None and stated != value:
+        raise ConfigError(f"{key}={value} contradicts resources.{name}={stated}", key=key,
+                          hint=f"state it once: remove {key}, or make it equal")
+    resources[name] = value
+
+
 def _positive_int(resources: Resources, name: str, minimum: int) -> None:
     value = getattr(resources, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -238,3 +238,31 @@ def test_self_name_is_the_name_of_the_primary_config(launch_cli, toy_recipe):
     assert saved["exp_tag"] == "training"
     # exp_dir is the run folder, wherever the config pointed it
     assert saved["exp_dir"] == str(run_dir) and saved["inference_dir"] == f"{run_dir}/training"
+
+
+# ---- num_device / num_nodes ----------------------------------------------------------
+def test_espnet3s_device_counts_feed_the_resources():
+    from launcher.resources import with_device_counts
+
+    folded = with_device_counts({"trainer": {}}, 2, 4)
+    assert folded["resources"] == {"nodes": 2, "processes_per_node": 4}
+    on_gpus = with_device_counts({"trainer": {"accelerator": "gpu"}}, None, 4)
+    assert on_gpus["resources"] == {"gpus_per_node": 4}
+    stated = with_device_counts({"resources": {"gpus_per_node": 2}}, 1, 2)
+    assert stated["resources"] == {"gpus_per_node": 2, "nodes": 1}
+    with pytest.raises(ConfigError, match="num_device=2 contradicts resources.gpus_per_node=4"):
+        with_device_counts({"resources": {"gpus_per_node": 4}}, None, 2)
+    with pytest.raises(ConfigError, match="num_nodes must be an integer >= 1"):
+        with_device_counts({}, "two", None)
+
+
+def test_num_device_and_num_nodes_reach_the_batch_script(launch_cli, toy_recipe):
+    edit_config(toy_recipe, lambda c: (
+        c.update(num_device=2, num_nodes=2),
+        c["trainer"].update(devices="${num_device}", num_nodes="${num_nodes}")))
+    code, out, err = launch_cli(toy_recipe, f"exp_root={toy_recipe / 'exp'}",
+                                "hydra/launcher=slurm", "cluster=local", "--dry-run")
+    assert code == 0, err
+    assert "#SBATCH --nodes=2" in out and "#SBATCH --ntasks-per-node=2" in out
+    line = rejected(launch_cli, toy_recipe, "resources.processes_per_node=1")
+    assert "key 'num_device'" in line and "contradicts resources.processes_per_node=1" in line

@@ -83,6 +83,15 @@ def test_the_classes_of_a_sweep_are_checked_once_and_remembered(toy_recipe, impo
     assert len(import_checks) == 3
 
 
+def test_a_launch_elsewhere_reuses_the_checks(toy_recipe, import_checks):
+    """Where runs go is checked on every launch; it does not make the classes new."""
+    planned(toy_recipe, "optim.lr=0.1,0.2")
+    new_launch(toy_recipe)
+    plan(find_recipe(toy_recipe), [f"++exp_root={toy_recipe / 'elsewhere'}", "optim.lr=0.1,0.2"],
+         multirun=True)
+    assert len(import_checks) == 1
+
+
 def test_an_edit_to_the_recipe_code_is_checked_again(toy_recipe, import_checks):
     planned(toy_recipe, "optim.lr=0.1,0.2")
     model = toy_recipe / "src" / "model.py"

@@ -21,8 +21,10 @@ def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = T
     from omegaconf import OmegaConf
 
     from launcher.components.targets import translate_all_targets
+    from launcher.resources import with_device_counts
 
     plain = OmegaConf.to_container(config, resolve=False)
+    plain = with_device_counts(plain, config.get("num_nodes"), config.get("num_device"))
     if translate:
         plain = translate_all_targets(plain, recipe_dir)
     plain["run_dir"] = str(run_dir)

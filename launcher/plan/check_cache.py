@@ -33,6 +33,8 @@ from launcher.components.modeling.optimizer_config import named_optimizers
 from launcher.components.selection import COMPONENTS, target_of
 from launcher.job.config import PER_JOB_KEYS
 
+WHERE_KEYS = (*PER_JOB_KEYS, "exp_root")
+
 
 def key_of(job: Any, recipe_dir: Path) -> str | None:
     """The check key of a job config; None when part of it cannot be read (then check)."""
@@ -41,8 +43,9 @@ def key_of(job: Any, recipe_dir: Path) -> str | None:
 
     plain = OmegaConf.to_container(job, resolve=False)
     shape: dict[str, Any] = {
-        # The run folder differs from job to job of a sweep; no check compares its value.
-        "values": typed({k: v for k, v in plain.items() if k not in PER_JOB_KEYS}),
+        # Where runs go differs from job to job and launch to launch; planning checks
+        # it on every launch, and no check remembered here compares its value.
+        "values": typed({k: v for k, v in plain.items() if k not in WHERE_KEYS}),
         "trainer": plain.get("trainer"),
         "code": _recipe_code(recipe_dir),
         "env": _environment(),
