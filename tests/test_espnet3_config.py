@@ -250,7 +250,7 @@ def test_espnet3s_device_counts_feed_the_resources():
     assert on_gpus["resources"] == {"gpus_per_node": 4}
     stated = with_device_counts({"resources": {"gpus_per_node": 2}}, 1, 2)
     assert stated["resources"] == {"gpus_per_node": 2, "nodes": 1}
-    with pytest.raises(ConfigError, match="num_device=2 contradicts resources.gpus_per_node=4"):
+    with pytest.raises(ConfigError, match=r"num_device=2 contradicts resources\.gpus_per_node=4"):
         with_device_counts({"resources": {"gpus_per_node": 4}}, None, 2)
     with pytest.raises(ConfigError, match="num_nodes must be an integer >= 1"):
         with_device_counts({}, "two", None)
