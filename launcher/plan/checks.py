@@ -83,10 +83,16 @@ def _check_optimizers(job: Any, module_class: type) -> None:
 
 
 def _check_all_targets(job: Any, recipe_dir: Path) -> list:
+    """Every `_target_` imports. Found in the config as written: resolving the rest of it
+    would run `${hydra:...}` interpolations, which only a running job can answer."""
+    from omegaconf import OmegaConf
+
     from launcher.components.targets import keys_named, locate
 
-    return [locate(target, key=here, recipe_dir=recipe_dir)
-            for here, target in keys_named(job, ("_target_",))]
+    plain = OmegaConf.to_container(job, resolve=False)
+    return [locate(OmegaConf.select(job, here) if "${" in str(target) else target,
+                   key=here, recipe_dir=recipe_dir)
+            for here, target in keys_named(plain, ("_target_",))]
 
 
 def _check_collate_fn(job: Any, recipe_dir: Path) -> list:

@@ -19,6 +19,7 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
     from launcher.executors.base import SUBMITIT_DIR, executor_parameters, job_name, make_executor
     from launcher.executors.registry import shown as shown_overrides
     from launcher.job.config import job_config
+    from launcher.plan.settings import job_time_as_text
 
     parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
     for i, job in enumerate(planned):
@@ -30,7 +31,8 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
             parts.append(f"  {name:<17} {target_of(job.composed, name)}  ({_where(cls)})")
         parts.append("config:")
         shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
-        shown = OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"])
+        shown = OmegaConf.create(job_time_as_text(OmegaConf.to_container(
+            OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"]))))
         parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
     from launcher.plan.executor_options import launcher_options
 

@@ -40,6 +40,19 @@ def _plain(config: Any, key: str) -> Any:
 JOB_KEYS = ("run_dir", "exp_dir", "recipe_dir")
 
 
+def job_time_as_text(node: Any) -> Any:
+    """A plain config whose job-time interpolations (`${hydra:...}`) are escaped, so that
+    resolving the rest shows them as written instead of failing."""
+    if isinstance(node, dict):
+        return {k: job_time_as_text(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [job_time_as_text(v) for v in node]
+    if isinstance(node, str):
+        for prefix in JOB_TIME_RESOLVERS:
+            node = node.replace(prefix, "\\" + prefix)
+    return node
+
+
 def check_interpolations(config: Any) -> None:
     """Every `${...}` resolves, except those only a running job can resolve."""
     from omegaconf import OmegaConf
