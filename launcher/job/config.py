@@ -78,14 +78,15 @@ def with_self_name(config: Any, config_name: str) -> Any:
     plain = OmegaConf.to_container(config, resolve=False)
     if SELF_NAME not in repr(plain):
         return config
-    named = OmegaConf.create(_replaced(plain, SELF_NAME, config_name))
+    named = OmegaConf.create(replaced_in_strings(plain, SELF_NAME, config_name))
     OmegaConf.set_struct(named, OmegaConf.is_struct(config))
     return named
 
 
-def _replaced(node: Any, old: str, new: str) -> Any:
+def replaced_in_strings(node: Any, old: str, new: str) -> Any:
+    """A plain config with `old` replaced by `new` in every string value."""
     if isinstance(node, dict):
-        return {k: _replaced(v, old, new) for k, v in node.items()}
+        return {k: replaced_in_strings(v, old, new) for k, v in node.items()}
     if isinstance(node, list):
-        return [_replaced(v, old, new) for v in node]
+        return [replaced_in_strings(v, old, new) for v in node]
     return node.replace(old, new) if isinstance(node, str) else node

@@ -43,13 +43,10 @@ JOB_KEYS = ("run_dir", "exp_dir", "recipe_dir")
 def job_time_as_text(node: Any) -> Any:
     """A plain config whose job-time interpolations (`${hydra:...}`) are escaped, so that
     resolving the rest shows them as written instead of failing."""
-    if isinstance(node, dict):
-        return {k: job_time_as_text(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [job_time_as_text(v) for v in node]
-    if isinstance(node, str):
-        for prefix in JOB_TIME_RESOLVERS:
-            node = node.replace(prefix, "\\" + prefix)
+    from launcher.job.config import replaced_in_strings
+
+    for prefix in JOB_TIME_RESOLVERS:
+        node = replaced_in_strings(node, prefix, "\\" + prefix)
     return node
 
 
