@@ -7,8 +7,9 @@
         progress.json               epoch, step, loss, speed (for `launch status`)
         metrics.csv                 every logged metric, kept across resumes
         checkpoints/                last.ckpt, the best per criterion, periodic-*
-        <metric>.ave_<k>best.pth    the average of a criterion's best checkpoints
-        stats/                      feature statistics from collect_stats
+        <metric>.ave_<k>best.pth    the average of a criterion's best (valid.loss.ave_3best.pth)
+        stats/                      collect_stats (unless the config sets stats_dir):
+                                    {train,valid}/<name>_stats.npz, <name>_shape, stats_keys
         evaluate.json               test metrics and the weights that gave them
         phases/<name>/              a curriculum phase: its own checkpoints, metrics, ...
         .lock                       held by the process that trains the run
@@ -57,8 +58,13 @@ def log_file(rank: int) -> str:
     return LOG_FILE if rank == 0 else f"run.rank{rank}.log"
 
 
-def averaged_file(metric_slug: str, count: int) -> str:
-    return f"{metric_slug}.ave_{count}best.pth"
+def averaged_file(monitor: str, count: int) -> str:
+    """ESPnet's name: `valid/loss` averaged over 3 checkpoints is valid.loss.ave_3best.pth."""
+    return f"{monitor.replace('/', '.')}.ave_{count}best.pth"
+
+
+def averaged_glob(monitor: str) -> str:
+    return f"{monitor.replace('/', '.')}.ave_*best.pth"
 
 
 def checkpoints(run_dir: str | Path) -> Path:

@@ -30,7 +30,7 @@ def check_learnt(run_dir: Path) -> dict:
     assert metrics["test/energy_distance"] < 0.05 * untrained, metrics
     assert metrics["test/modes_covered"] >= 6, metrics
     assert metrics["test/high_quality"] > 0.2, metrics
-    assert report["weights"].endswith("valid_energy_distance.ave_1best.pth")
+    assert report["weights"].endswith("valid.energy_distance.ave_1best.pth")
     assert (run_dir / "samples.png").read_bytes().startswith(PNG)
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     for column in ("train/discriminator_loss", "train/generator_loss",

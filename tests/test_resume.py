@@ -85,7 +85,7 @@ def assert_same_outcome(run_dir: Path, clean_dir: Path) -> None:
         ours, theirs = (torch.load(d / "checkpoints" / name, weights_only=False)["state_dict"]
                         for d in (run_dir, clean_dir))
         assert tensors_equal(ours, theirs), name
-    averaged = f"valid_loss.ave_{len(best)}best.pth"
+    averaged = f"valid.loss.ave_{len(best)}best.pth"
     assert tensors_equal(torch.load(run_dir / averaged), torch.load(clean_dir / averaged))
     evaluated = [json.loads((d / "evaluate.json").read_text()) for d in (run_dir, clean_dir)]
     assert evaluated[0]["metrics"] == evaluated[1]["metrics"]

@@ -26,7 +26,7 @@ def test_tones_learns_far_below_chance(tmp_path):
     assert f"run directory: {run_dir}" in result.stdout
     report = json.loads((run_dir / "evaluate.json").read_text())
     assert report["metrics"]["test/ter"] < 0.3 * CHANCE_TER, report
-    assert report["weights"].endswith("valid_loss.ave_2best.pth")
+    assert report["weights"].endswith("valid.loss.ave_2best.pth")
     for name in ("config.yaml", "run.log", "metrics.csv", "stats/feats_stats.npz",
                  "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name

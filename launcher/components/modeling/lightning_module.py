@@ -43,6 +43,7 @@ from launcher.compat.lightning_loops import (
 )
 from launcher.compat.lightning_metrics import pack_logged_metrics, restore_logged_metrics
 from launcher.components.data.dataloader import build_dataloader, has_split, model_inputs
+from launcher.components.modeling.finite_updates import FiniteUpdates
 from launcher.components.modeling.named_steps import NamedSteps
 from launcher.components.modeling.optimization_spec import (
     OptimizerSpec,
@@ -70,6 +71,7 @@ class ESPnetLightningModule(pl.LightningModule):
         self._metrics_to_restore: dict | None = None
         self._owed: str | None = None  # what the checkpoint's epoch still owed
         self._plateau_step_owed = False
+        self.finite_updates = FiniteUpdates()
 
     def forward(self, **batch: Any) -> tuple[torch.Tensor, dict, torch.Tensor]:
         return self.model(**batch)
@@ -141,6 +143,7 @@ class ESPnetLightningModule(pl.LightningModule):
         return self._named_steps().get(name).due(self._batch_index())
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
+        self.finite_updates.before_optimizer_step(optimizer, self.trainer.strategy)
         if self.named_steps is not None:
             self.named_steps.before_optimizer_step(optimizer)
 
@@ -226,6 +229,7 @@ class ESPnetLightningModule(pl.LightningModule):
             move_past_last_step(checkpoint["loops"], self._owed)
 
     def on_train_start(self) -> None:
+        self.finite_updates.check_every = max(1, self.trainer.log_every_n_steps)
         if self._metrics_to_restore is not None:
             restore_logged_metrics(self.trainer, self._metrics_to_restore)
             self._metrics_to_restore = None

@@ -7,7 +7,7 @@ translates so that a YAML file can say them:
     logger:    csv (default) | tensorboard | [csv, tensorboard] | false | {_target_: ...}
     profiler:  simple | advanced | pytorch | {_target_: ...}
     callbacks: [{_target_: ...}, ...]
-    average_checkpoints: true   average each criterion's top-k into one model file
+    average_checkpoints: true   keep each criterion's top-k averaged in one model file
     progress_interval_s: 30     seconds between progress lines when there is no bar
     checkpoint_every_n_steps: / checkpoint_every_min:   periodic checkpoints as well
     keep_periodic_checkpoints: 2
@@ -28,10 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.components.callbacks.criteria import parse_criteria
-from launcher.components.callbacks.default_callbacks import (
-    average_best_checkpoints,
-    checkpoint_callbacks,
-)
+from launcher.components.callbacks.default_callbacks import checkpoint_callbacks
 from launcher.components.trainers.options import (
     as_list,
     build_callbacks,
@@ -65,12 +62,15 @@ class ESPnet3LightningTrainer:
         self.exp_dir = Path(exp_dir if exp_dir is not None else ".")
         self.config = _plain(config)
         self.check_options(self.config)
-        self.criteria = parse_criteria(best_model_criterion)
+        # None: ESPnet3's default [[valid/loss, 3, min]]; [] keeps no best checkpoints.
+        self.criteria = (None if best_model_criterion is None
+                         else parse_criteria(best_model_criterion))
         options = {k: v for k, v in self.config.items() if k not in WRAPPER_KEYS}
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
         self.checkpoint_callbacks = checkpoint_callbacks(
-            self.exp_dir, self.criteria, run_duties(options, self.config, self.exp_dir))
+            self.exp_dir, self.criteria, run_duties(options, self.config, self.exp_dir),
+            average=bool(self.config.get("average_checkpoints", True)))
         options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options),
                               *checkpoint_io_plugins(options)]
         # Our dataloaders shard batches across ranks themselves (exactly resumable).
@@ -133,8 +133,6 @@ class ESPnet3LightningTrainer:
         if "ckpt_path" not in kwargs and len(args) < FIT_CKPT_PATH_POSITION:
             kwargs["ckpt_path"] = self.resume_from()
         self.trainer.fit(self.model, *args, **kwargs)
-        if self.config.get("average_checkpoints") and self.trainer.is_global_zero:
-            average_best_checkpoints(self.checkpoint_callbacks, self.exp_dir)
 
     def resume_from(self) -> str | None:
         from launcher.components.callbacks.checkpoints import resume_checkpoint
@@ -163,13 +161,15 @@ def _plain(config: Any) -> dict:
 
 def run_duties(options: Mapping, config: Mapping, exp_dir: Path) -> tuple:
     """Progress (for `launch status`, and plain log lines wherever there is no bar),
-    then acting on preemption signals; called at every step by `LastCheckpoint`."""
+    the learning rates, then acting on preemption signals; called at every step by
+    `LastCheckpoint`."""
+    from launcher.components.callbacks.default_callbacks import learning_rates
     from launcher.components.callbacks.preemption import PreemptionWatch
     from launcher.components.callbacks.progress import ProgressLog
 
     progress = ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
                            lines=not options.get("enable_progress_bar"))
-    return progress, PreemptionWatch(exp_dir)
+    return progress, *learning_rates(config.get("logger", "csv")), PreemptionWatch(exp_dir)
 
 
 def checkpoint_io_plugins(options: Mapping) -> list:

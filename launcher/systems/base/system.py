@@ -103,8 +103,8 @@ class System:
         options = OmegaConf.to_container(self.config["trainer"], resolve=True)
         options.pop("_target_", None)
         options.update(overrides)
-        best = self.config.get("best_model_criterion") if criteria else None
-        if best is not None:
+        best = self.config.get("best_model_criterion") if criteria else []
+        if OmegaConf.is_config(best):
             best = OmegaConf.to_container(best, resolve=True)
         return cls(model=module, exp_dir=self.exp_dir, config=options,
                    best_model_criterion=best)

@@ -9,7 +9,8 @@ from torch.utils.data import Dataset
 
 class Regressor(nn.Module):
     def __init__(self, dim: int = 4, hidden: int = 8, fail: bool = False, dropout: float = 0.0,
-                 step_sleep_s: float = 0.0, fail_if_hidden: int = -1) -> None:
+                 step_sleep_s: float = 0.0, fail_if_hidden: int = -1,
+                 nan_every: int = 0) -> None:
         super().__init__()
         fail = fail or hidden == fail_if_hidden
         self.encoder = nn.Linear(dim, hidden)
@@ -17,6 +18,8 @@ class Regressor(nn.Module):
         self.decoder = nn.Linear(hidden, 1)
         self.fail = fail
         self.step_sleep_s = step_sleep_s  # slows steps down so tests can act mid-run
+        self.nan_every = nan_every  # every n-th training batch has a NaN loss
+        self.batches = 0
 
     def forward(self, x, y):
         if self.fail and self.training:
@@ -25,6 +28,10 @@ class Regressor(nn.Module):
             time.sleep(self.step_sleep_s)
         pred = self.decoder(self.dropout(torch.tanh(self.encoder(x)))).squeeze(-1)
         loss = ((pred - y) ** 2).mean()
+        if self.training and self.nan_every:
+            self.batches += 1
+            if self.batches % self.nan_every == 0:
+                loss = loss * float("nan")
         return loss, {"loss": loss.detach()}, torch.tensor(float(len(x)))
 
 
