@@ -27,8 +27,8 @@ def test_tones_learns_far_below_chance(tmp_path):
     report = json.loads((run_dir / "evaluate.json").read_text())
     assert report["metrics"]["test/ter"] < 0.3 * CHANCE_TER, report
     assert report["weights"].endswith("valid.loss.ave_2best.pth")
-    for name in ("config.yaml", "run.log", "metrics.csv", "stats/feats_stats.npz",
-                 "checkpoints/last.ckpt"):
+    for name in ("config.yaml", "run.log", "metrics.csv", "stats/train/feats_stats.npz",
+                 "stats/valid/feats_shape", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
     log = (run_dir / "run.log").read_text()
     assert "\r" not in log and "\r" not in result.stdout + result.stderr
