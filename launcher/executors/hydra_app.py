@@ -17,6 +17,7 @@ from typing import Any
 from launcher.conf import SEARCH_PATH
 from launcher.errors import ConfigError
 from launcher.identity import RUN_KEY, RunIdentity
+from launcher.job.espnet3_resolvers import register_espnet3_resolvers
 from launcher.job.log_files import FILENAME, register_log_name_resolver
 
 
@@ -71,6 +72,7 @@ def run_hydra(conf_dir: Path, config_name: str, overrides: Sequence[str],
 
     version.setbase("1.3")
     register_log_name_resolver()
+    register_espnet3_resolvers(conf_dir.parent)  # the jobs register them again
     GlobalHydra.instance().clear()
     hydra = main_hydra(conf_dir, task_name="run")
     try:

@@ -45,9 +45,11 @@ def run_job(cfg: Any) -> str:
     from hydra.core.hydra_config import HydraConfig
 
     from launcher.job import runlock
+    from launcher.job.espnet3_resolvers import register_espnet3_resolvers
 
     use_allocated_cpus()
     runtime = HydraConfig.get().runtime
+    register_espnet3_resolvers(recipe_dir_of(runtime.config_sources))
     run_dir = Path(runtime.output_dir)
     lead = process_rank() == 0
     owned = lead and runlock.acquire(run_dir)

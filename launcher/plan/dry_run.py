@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from launcher.components.selection import COMPONENTS, target_of
-from launcher.plan.checks import checked_class
+from launcher.components.selection import COMPONENTS
+from launcher.plan.checks import checked_class, selected
 from launcher.plan.recipe import Recipe
 
 
@@ -28,12 +28,14 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
         parts.append("classes:")
         for name in COMPONENTS:
             cls = checked_class(job.config, name, recipe.dir)
-            parts.append(f"  {name:<17} {target_of(job.composed, name)}  ({_where(cls)})")
+            parts.append(f"  {name:<17} {selected(job.composed, name)}  ({_where(cls)})")
         parts.append("config:")
         shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
-        shown = OmegaConf.create(job_time_as_text(OmegaConf.to_container(
-            OmegaConf.masked_copy(shown, [k for k in shown if k != "recipe_dir"]))))
-        parts.append(_indent(OmegaConf.to_yaml(shown, resolve=True)))
+        # Resolved before `recipe_dir` is left out, as `${recipe_dir}/data` needs it.
+        shown = OmegaConf.to_container(OmegaConf.create(job_time_as_text(
+            OmegaConf.to_container(shown))), resolve=True)
+        shown.pop("recipe_dir", None)
+        parts.append(_indent(OmegaConf.to_yaml(shown)))
     from launcher.plan.executor_options import launcher_options
 
     max_parallel = launcher_options(overrides, backend)["max_parallel"]

@@ -56,7 +56,9 @@ def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig
     from omegaconf.errors import OmegaConfBaseException
 
     from launcher.job.config import with_self_name
+    from launcher.job.espnet3_resolvers import register_espnet3_resolvers
 
+    register_espnet3_resolvers(recipe.dir)  # ${load_yaml:...} resolves when checked
     try:
         with initialize_config_dir(config_dir=str(recipe.conf_dir), version_base="1.3",
                                    job_name="run"):
