@@ -74,7 +74,7 @@ HOSTILE = ["it's \"quoted\"", "two words", "$(touch /tmp/launcher-pwned)", "`id`
 def test_override_values_cannot_inject_into_the_sbatch_script(launch_cli, toy_recipe, value):
     benign = sbatch_part(dry_run(launch_cli, toy_recipe, *SWEEP))
     quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    out = dry_run(launch_cli, toy_recipe, *SWEEP, f"+note={quoted}")
+    out = dry_run(launch_cli, toy_recipe, *SWEEP, f"+data_dir={quoted}")
     assert sbatch_part(out) == benign, "override values must never reach the batch script"
     assert not Path("/tmp/launcher-pwned").exists()
 

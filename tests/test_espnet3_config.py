@@ -225,19 +225,35 @@ def test_self_name_is_the_name_of_the_primary_config(launch_cli, toy_recipe):
     def change(config: dict) -> None:
         config.update(exp_tag="${self_name:}", inference_dir="${exp_dir}/${self_name:}",
                       exp_dir="${recipe_dir}/exp/${exp_tag}")
+        config["trainer"]["max_epochs"] = 1
 
     path = toy_recipe / "conf" / "training.yaml"
     config = yaml.safe_load(path.read_text())
     change(config)
     path.write_text(yaml.safe_dump(config))
     code, _, err = launch_cli(toy_recipe, "--config-name", "training",
-                              f"exp_root={toy_recipe / 'exp'}", "trainer.max_epochs=1")
+                              f"exp_root={toy_recipe / 'exp'}")
     assert code == 0, err
     (run_dir,) = [p for p in (toy_recipe / "exp").iterdir() if p.name != "sweeps"]
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["exp_tag"] == "training"
-    # exp_dir is the run folder, wherever the config pointed it
+    # the run lives in the config's exp_dir, all of it
+    assert run_dir == toy_recipe / "exp" / "training"
     assert saved["exp_dir"] == str(run_dir) and saved["inference_dir"] == f"{run_dir}/training"
+    for name in ("config.yaml", "run.log", "status.json", "progress.json", "metrics.csv",
+                 "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_with_overrides_or_a_sweep_each_run_gets_a_subfolder_of_exp_dir(launch_cli,
+                                                                         toy_recipe):
+    exp_dir = toy_recipe / "experiments" / "mine"
+    edit_config(toy_recipe, lambda c: c.update(exp_dir="${recipe_dir}/experiments/mine"))
+    code, _, err = launch_cli(toy_recipe, "-m", "optim.lr=0.1,0.2", "trainer.max_epochs=1")
+    assert code == 0, err
+    runs = sorted(p.name for p in exp_dir.iterdir())
+    assert len(runs) == 2 and all(r.startswith("optim.lr=0.") for r in runs), runs
+    assert all((exp_dir / r / "checkpoints" / "last.ckpt").is_file() for r in runs)
 
 
 # ---- num_device / num_nodes ----------------------------------------------------------

@@ -16,14 +16,27 @@ def _optimizer_with_grads(*grads: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=1.0)
 
 
-def test_a_non_finite_gradient_anywhere_zeroes_them_all_and_finite_ones_pass():
+def test_a_non_finite_gradient_anywhere_drops_the_whole_update_and_finite_ones_pass():
     guard = FiniteUpdates(check_every=1000)
     bad = _optimizer_with_grads(1.0, float("nan"), float("inf"))
     guard.before_optimizer_step(bad)
-    assert all(torch.equal(p.grad, torch.zeros(2)) for p in bad.param_groups[0]["params"])
+    assert all(p.grad is None for p in bad.param_groups[0]["params"])  # skipped outright
     good = _optimizer_with_grads(1.0, -2.0)
     guard.before_optimizer_step(good)
     assert [p.grad.tolist() for p in good.param_groups[0]["params"]] == [[1, 1], [-2, -2]]
+
+
+def test_on_an_accelerator_the_verdict_stays_on_the_device(monkeypatch):
+    """The path taken for CUDA tensors (exercised here on the CPU): gradients zeroed by
+    `torch.where`, counts kept as tensors, nothing read by the host before the cadence."""
+    from launcher.components.modeling import finite_updates
+
+    monkeypatch.setattr(finite_updates, "_on_host", lambda grads, strategy: False)
+    guard = FiniteUpdates(check_every=1000)
+    bad = _optimizer_with_grads(1.0, float("nan"))
+    guard.before_optimizer_step(bad)
+    assert all(torch.equal(p.grad, torch.zeros(2)) for p in bad.param_groups[0]["params"])
+    assert torch.is_tensor(guard._dropped) and int(guard._dropped) == 1
 
 
 def test_counts_are_read_only_at_the_cadence_and_too_many_in_a_row_stop(caplog):

@@ -12,14 +12,14 @@ HYDRA_VALUE = "${hydra:runtime.output_dir}"
 
 
 def with_hydra_value(recipe: Path) -> None:
-    edit_config(recipe, lambda c: c.update(output_dir=HYDRA_VALUE))
+    edit_config(recipe, lambda c: c.update(inference_dir=HYDRA_VALUE))
 
 
 def test_a_dry_run_shows_a_hydra_interpolation_as_written(launch_cli, toy_recipe):
     with_hydra_value(toy_recipe)
     code, out, err = launch_cli(toy_recipe, f"exp_root={toy_recipe / 'exp'}", "--dry-run")
     assert code == 0, err
-    assert f"output_dir: {HYDRA_VALUE}" in out
+    assert f"inference_dir: {HYDRA_VALUE}" in out
 
 
 def test_the_job_resolves_a_hydra_interpolation(launch_cli, toy_recipe):
@@ -29,4 +29,4 @@ def test_the_job_resolves_a_hydra_interpolation(launch_cli, toy_recipe):
     assert code == 0, err
     (run_dir,) = [p for p in (toy_recipe / "exp").iterdir() if p.name != "sweeps"]
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert saved["output_dir"] == str(run_dir)
+    assert saved["inference_dir"] == str(run_dir)

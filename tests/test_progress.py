@@ -21,8 +21,9 @@ class Clock:
 
 
 def trainer(step: int = 0) -> SimpleNamespace:
+    optimizers = [SimpleNamespace(param_groups=[{"lr": 0.005}, {"lr": 1.0}])]
     return SimpleNamespace(is_global_zero=True, num_training_batches=100, current_epoch=0,
-                           max_epochs=2, global_step=step)
+                           max_epochs=2, global_step=step, optimizers=optimizers)
 
 
 def test_a_resumed_epoch_reports_its_own_rate_and_time_left(tmp_path, monkeypatch, caplog):
@@ -36,7 +37,7 @@ def test_a_resumed_epoch_reports_its_own_rate_and_time_left(tmp_path, monkeypatc
             log.on_train_batch_end(trainer(batch + 1), None, {"loss": torch.tensor(1.0)},
                                    None, batch)
     line = caplog.records[-1].getMessage()
-    assert "batch 80/100" in line and "2.00 batch/s" in line, line
+    assert "batch 80/100" in line and "lr 0.005  2.00 batch/s" in line, line
     assert "epoch ETA 00:00:10" in line, line
     assert json.loads((tmp_path / "progress.json").read_text())["batches_per_s"] == 2.0
 

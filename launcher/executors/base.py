@@ -35,8 +35,7 @@ from launcher.executors.registry import (
 )
 from launcher.executors.waiting import wait_for
 from launcher.identity import RunIdentity, identity_of
-from launcher.job.config import recipe_dir_of
-from launcher.layout import exp_root
+from launcher.job.config import recipe_dir_of, run_dir_for
 from launcher.resources import ClusterProfile, Resources
 from launcher.signals import JobEnds
 
@@ -208,7 +207,7 @@ class SweepLauncher(BaseSubmititLauncher):
         config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         identity = identity_of(config, overrides,
                                lambda key: is_config_group(recipe_dir / "conf", key))
-        run_dir = exp_root(recipe_dir, config.get("exp_root")) / identity.name
+        run_dir = run_dir_for(config, recipe_dir, identity.name)
         return PlannedRun(overrides, str(run_dir), identity.name, identity.fingerprint)
 
     def _supervision(self) -> contextlib.AbstractContextManager:

@@ -59,6 +59,42 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
+def run_dir_for(config: Any, recipe_dir: Path, name: str) -> Path:
+    """Where a run lives: in the config's `exp_dir` when it sets one (ESPnet3's
+    `${recipe_dir}/exp/${exp_tag}`), a launch with run-defining overrides or a sweep in
+    a subfolder of it per job; else in `<exp_root>/<name>`."""
+    from launcher.identity import DEFAULT_RUN_NAME
+    from launcher.layout import exp_root
+
+    configured = configured_exp_dir(config, recipe_dir)
+    if configured is None:
+        return exp_root(recipe_dir, config.get("exp_root")) / name
+    return configured if name == DEFAULT_RUN_NAME else configured / name
+
+
+def configured_exp_dir(config: Any, recipe_dir: Path) -> Path | None:
+    """The config's own `exp_dir`, its `${recipe_dir}` the recipe folder, a relative one
+    taken from the recipe folder; None when it sets none."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from launcher.errors import ConfigError
+
+    plain = OmegaConf.to_container(config, resolve=False)
+    if plain.get("exp_dir") is None:
+        return None
+    plain["recipe_dir"] = str(recipe_dir)
+    try:
+        value = OmegaConf.create(plain).exp_dir
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{plain['exp_dir']!r} cannot be resolved when planning: "
+                          f"{str(exc).splitlines()[0]}", key="exp_dir",
+                          hint="build it from keys of the config, e.g. "
+                               "${recipe_dir}/exp/${exp_tag}") from None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else Path(recipe_dir).resolve() / path
+
+
 def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
     """The recipe folder: the parent of the primary config folder Hydra loaded."""
     for source in config_sources:

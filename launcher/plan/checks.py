@@ -39,7 +39,7 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
     from launcher.plan.settings import check_settings
 
     check_required_keys(config)
-    check_settings(config)
+    check_settings(config, recipe.dir)
     job = job_config(config, recipe.dir, run_dir)
     key = key_of(job, recipe.dir)
     if not cache.passed(key):
@@ -53,9 +53,11 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
 
 def _check_imports(job: Any, recipe_dir: Path) -> list:
     """The checks that import the configured classes; returns what they imported."""
+    from launcher.components.data.checks import check_data
     from launcher.components.modeling.optimization_spec import check_manual_trainer_options
     from launcher.components.selection import COMPONENTS
     from launcher.plan.calls import check_arguments
+    from launcher.plan.config_keys import check_top_level_keys
 
     classes = {name: checked_class(job, name, recipe_dir) for name in COMPONENTS}
     trainer_options = {k: v for k, v in job["trainer"].items() if k != "_target_"}
@@ -63,8 +65,9 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
+    check_top_level_keys(job, classes.values())
     _check_optimizers(job, classes["lightning_module"])
-    check_arguments(job, recipe_dir)
+    check_arguments(check_data(job), recipe_dir)
     return [*classes.values(), *_check_all_targets(job, recipe_dir),
             *_check_collate_fn(job, recipe_dir)]
 
@@ -109,19 +112,24 @@ def _check_collate_fn(job: Any, recipe_dir: Path) -> list:
 
 
 def _check_parameter_groups(job: Any) -> None:
-    from launcher.components.building import build
     from launcher.components.modeling.optimization_spec import assign_parameters
     from launcher.components.modeling.optimizer_config import optimizer_entries
+    from launcher.systems.base.training import instantiate_model
 
-    assign_parameters(build(job["model"], "model"), optimizer_entries(job))
+    assign_parameters(instantiate_model(job), optimizer_entries(job))
 
 
 def checked_class(config: Any, name: str, recipe_dir: Path | None) -> type:
     """The class selected for component `name`, its constructor judged too: the model's
-    against the model block, the others' against the arguments the launcher passes."""
+    against the model block, the others' against the arguments the launcher passes.
+    With `task:`, the model's is the task class, whose `build_model` takes the block
+    (ESPnet2's model arguments, judged by ESPnet when it builds the model)."""
     from launcher.components.selection import COMPONENTS, component_class, target_of
     from launcher.plan.arguments import check_block, require_contract
+    from launcher.systems.base.training import task_class
 
+    if name == "model" and config.get("task"):
+        return task_class(config["task"], recipe_dir)
     cls = component_class(config, name, recipe_dir)
     key, target = f"{name}._target_", target_of(config, name)
     if name == "model":
@@ -129,3 +137,12 @@ def checked_class(config: Any, name: str, recipe_dir: Path | None) -> type:
     else:
         require_contract(cls, COMPONENTS[name].arguments, key=key, target=target)
     return cls
+
+
+def selected(config: Any, name: str) -> str:
+    """What the config selects for component `name`, as the dry run shows it."""
+    from launcher.components.selection import target_of
+
+    if name == "model" and config.get("task"):
+        return f"{config['task']}.build_model"
+    return target_of(config, name)

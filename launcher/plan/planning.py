@@ -39,7 +39,7 @@ def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[Plann
     planned, cache = [], user_cache()
     for typed, config in zip(jobs, compose_sweep(recipe, jobs), strict=True):
         identity = identity_of(config, typed, lambda key: is_config_group(recipe, key))
-        run_dir = _checked_root(recipe, config, typed) / identity.name  # errors blame `typed`
+        run_dir = _checked_run_dir(recipe, config, typed, identity.name)  # errors blame `typed`
         planned.append(PlannedJob(typed if multirun else _as_the_sweeper_spells(typed), run_dir,
                                   identity, check(config, recipe, run_dir, typed, cache),
                                   config))
@@ -59,19 +59,23 @@ def _as_the_sweeper_spells(overrides: list[str]) -> list[str]:
     return jobs[0] if len(jobs) == 1 else overrides
 
 
-def _checked_root(recipe: Recipe, config: Any, overrides: Sequence[str]) -> Path:
-    """The runs' root folder, once its path and the batch script's setup lines are safe."""
+def _checked_run_dir(recipe: Recipe, config: Any, overrides: Sequence[str],
+                     name: str) -> Path:
+    """The run's folder, once its path and the batch script's setup lines are safe."""
     from launcher.executors.hydra_app import quote
+    from launcher.job.config import configured_exp_dir, run_dir_for
     from launcher.plan.safety import check_path, check_setup_lines
 
-    root = exp_root(recipe.dir, config.get("exp_root"))
     try:
-        check_path(root, "exp_root")
-        quote(str(root))  # the folders are handed to Hydra as overrides
+        for key, folder in (("exp_root", exp_root(recipe.dir, config.get("exp_root"))),
+                            ("exp_dir", configured_exp_dir(config, recipe.dir))):
+            if folder is not None:
+                check_path(folder, key)
+                quote(str(folder))  # the folders are handed to Hydra as overrides
         check_setup_lines(config.get("cluster"))
     except ConfigError as exc:
         raise exc.located(origin(exc.key, overrides, recipe.config_file)) from None
-    return root
+    return run_dir_for(config, recipe.dir, name)
 
 
 def _check_same_resources(planned: list[PlannedJob]) -> None:

@@ -139,6 +139,8 @@ def write_phase(phase: Phase, state: str, **details: Any) -> None:
 class CurriculumSystem(System):
     """A System whose `train` runs the phases of `curriculum` in order."""
 
+    config_keys = ("curriculum",)
+
     def __init__(self, config: Mapping) -> None:
         super().__init__(config)
         self.check_config(config, self.recipe_dir)

@@ -13,6 +13,7 @@ on a CPU), so the per-step extras ride on the `last.ckpt` callback as duties
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from launcher import layout
@@ -43,8 +44,12 @@ def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]] | N
     return callbacks
 
 
-def learning_rates(logger_spec: object) -> tuple:
-    """Lightning's LearningRateMonitor, as a duty (it needs a logger to write to)."""
+def learning_rates(logger_spec: object, callbacks: Sequence = ()) -> tuple:
+    """Lightning's LearningRateMonitor, as a duty: unless there is no logger to write to,
+    or the config or the Trainer adds one of its own."""
     from pytorch_lightning.callbacks import LearningRateMonitor
 
-    return () if logger_spec in (False, None, []) else (LearningRateMonitor(),)
+    if logger_spec in (False, None, []) or \
+            any(isinstance(c, LearningRateMonitor) for c in callbacks):
+        return ()
+    return (LearningRateMonitor(),)

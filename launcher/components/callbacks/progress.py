@@ -2,7 +2,7 @@
 
 In a batch job (no terminal) the Trainer logs a line every
 `progress_interval_s` seconds and at each epoch end: epoch, step, mean loss
-since the last line, throughput and time left in the epoch. Either way the
+since the last line, learning rates, throughput and time left in the epoch. Either way the
 same figures go to `progress.json` in the run directory, for `launch status`.
 The loss stays a tensor until a line is written: reading it every step would
 wait for the GPU every step.
@@ -66,6 +66,7 @@ class ProgressLog:
                  f"batch {self._done}/{total}", f"step {trainer.global_step}"]
         if self._loss is not None:
             parts.append(f"loss {self._loss:.4g}")
+        parts.extend(f"lr {lr:.3g}" for lr in _learning_rates(trainer))
         parts.append(f"{rate:.2f} batch/s")
         if isinstance(total, int) and rate > 0:
             left = time.gmtime((total - self._done) / rate)
@@ -76,6 +77,11 @@ class ProgressLog:
                                       "max_epochs": trainer.max_epochs,
                                       "step": trainer.global_step, "loss": self._loss,
                                       "batches_per_s": round(rate, 3)})
+
+
+def _learning_rates(trainer: Any) -> list[float]:
+    """The first parameter group's learning rate of each optimizer."""
+    return [float(o.param_groups[0]["lr"]) for o in trainer.optimizers if o.param_groups]
 
 
 def write_progress(exp_dir: str, progress: dict) -> None:

@@ -202,6 +202,8 @@ class ESPnetLightningModule(pl.LightningModule):
                                   "rng": pack_rng_states()}
         if self.named_steps is not None:
             checkpoint[NAMED_STEPS_KEY] = self.named_steps.state_dict()
+        for logger in self.trainer.loggers:  # what a resume from here will not log again
+            logger.save()
 
     def _owed_at_save(self) -> str | None:
         owed = owed_at_save(self.trainer)

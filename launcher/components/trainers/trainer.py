@@ -68,8 +68,11 @@ class ESPnet3LightningTrainer:
         options = {k: v for k, v in self.config.items() if k not in WRAPPER_KEYS}
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
+        configured = build_callbacks(self.config.get("callbacks"))
+        added = [*self.resilience_callbacks(), *self.extra_callbacks()]
+        duties = run_duties(options, self.config, self.exp_dir, [*configured, *added])
         self.checkpoint_callbacks = checkpoint_callbacks(
-            self.exp_dir, self.criteria, run_duties(options, self.config, self.exp_dir),
+            self.exp_dir, self.criteria, duties,
             average=bool(self.config.get("average_checkpoints", True)))
         options["plugins"] = [*as_list(options.get("plugins")), *cluster_plugins(options),
                               *checkpoint_io_plugins(options)]
@@ -80,9 +83,7 @@ class ESPnet3LightningTrainer:
             strategy=build_strategy(self.config.get("strategy", "auto")),
             logger=build_loggers(self.config.get("logger", "csv"), self.exp_dir),
             profiler=build_profiler(self.config.get("profiler"), self.exp_dir),
-            callbacks=[*build_callbacks(self.config.get("callbacks")),
-                       *self.checkpoint_callbacks, *self.resilience_callbacks(),
-                       *self.extra_callbacks()],
+            callbacks=[*configured, *self.checkpoint_callbacks, *added],
             **options,
         )
 
@@ -159,7 +160,8 @@ def _plain(config: Any) -> dict:
     return dict(config or {})
 
 
-def run_duties(options: Mapping, config: Mapping, exp_dir: Path) -> tuple:
+def run_duties(options: Mapping, config: Mapping, exp_dir: Path,
+               callbacks: Sequence = ()) -> tuple:
     """Progress (for `launch status`, and plain log lines wherever there is no bar),
     the learning rates, then acting on preemption signals; called at every step by
     `LastCheckpoint`."""
@@ -169,7 +171,8 @@ def run_duties(options: Mapping, config: Mapping, exp_dir: Path) -> tuple:
 
     progress = ProgressLog(str(exp_dir), float(config.get("progress_interval_s", 30)),
                            lines=not options.get("enable_progress_bar"))
-    return progress, *learning_rates(config.get("logger", "csv")), PreemptionWatch(exp_dir)
+    rates = learning_rates(config.get("logger", "csv"), callbacks)
+    return progress, *rates, PreemptionWatch(exp_dir)
 
 
 def checkpoint_io_plugins(options: Mapping) -> list:

@@ -18,7 +18,6 @@ from launcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-STATS_DIR = layout.STATS_DIR
 ALL_STAGES = "all"
 
 
@@ -84,7 +83,8 @@ class System:
         from launcher.components.selection import component_class
         from launcher.systems.base.training import instantiate_model
 
-        component_class(self.config, "model", self.recipe_dir)
+        if not self.config.get("task"):  # with `task:`, the task builds it
+            component_class(self.config, "model", self.recipe_dir)
         return instantiate_model(self.config)
 
     def build_lightning_module(self, model: Any) -> Any:
@@ -117,20 +117,26 @@ class System:
     # ---- stages -------------------------------------------------------------
     @stage
     def collect_stats(self) -> None:
-        """Accumulate feature statistics from `model.collect_feats` over the train set."""
-        from launcher.components.data.collect_stats import collect_feature_stats
+        """Accumulate feature statistics from `model.collect_feats` over the train and
+        valid sets into `stats_dir/{train,valid}/` (ESPnet3's layout; the config's
+        `stats_dir`, else `<run_dir>/stats`)."""
+        from launcher.components.data.collect_stats import collect_feature_stats, stats_dir
 
         self.seed()
-        written = collect_feature_stats(self.build_model(), self.config,
-                                        self.exp_dir / STATS_DIR)
+        out_dir = stats_dir(self.config, self.exp_dir)
+        written = collect_feature_stats(self.build_model(), self.config, out_dir)
         for path in written:
             log.info("wrote %s", path)
 
     @stage
     def train(self) -> None:
         """Fit the model; a run with checkpoints continues from its newest valid one."""
+        from omegaconf import OmegaConf
+
         self.seed()
-        self.build_trainer(self.build_lightning_module(self.build_model())).fit()
+        fit = self.config.get("fit")  # ESPnet3's keyword arguments of trainer.fit
+        fit = OmegaConf.to_container(fit, resolve=True) if OmegaConf.is_config(fit) else fit
+        self.build_trainer(self.build_lightning_module(self.build_model())).fit(**(fit or {}))
 
     @stage
     def evaluate(self) -> dict[str, float]:

@@ -43,6 +43,8 @@ class InterruptingProbe(ProbeModule):
     right after the step, once its callbacks (a periodic checkpoint) have run.
     """
 
+    config_keys = ("interrupt_at", "stop_at", "kill_at")
+
     def on_train_batch_start(self, batch, batch_idx):
         super().on_train_batch_start(batch, batch_idx)
         if self._first_time("stop_at", self.global_step + 1):
