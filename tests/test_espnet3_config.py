@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -249,11 +250,13 @@ def test_with_overrides_or_a_sweep_each_run_gets_a_subfolder_of_exp_dir(launch_c
                                                                          toy_recipe):
     exp_dir = toy_recipe / "experiments" / "mine"
     edit_config(toy_recipe, lambda c: c.update(exp_dir="${recipe_dir}/experiments/mine"))
-    code, _, err = launch_cli(toy_recipe, "-m", "optim.lr=0.1,0.2", "trainer.max_epochs=1")
+    code, out, err = launch_cli(toy_recipe, "--dry-run", "-m", "optim.lr=0.1,0.2")
     assert code == 0, err
-    runs = sorted(p.name for p in exp_dir.iterdir())
-    assert len(runs) == 2 and all(r.startswith("optim.lr=0.") for r in runs), runs
-    assert all((exp_dir / r / "checkpoints" / "last.ckpt").is_file() for r in runs)
+    run_dirs = re.findall(r"^  run_dir: (.*)$", out, flags=re.M)
+    assert [Path(d).parent for d in run_dirs] == [exp_dir, exp_dir], out
+    assert [Path(d).name.split("-")[0] for d in run_dirs] == ["optim.lr=0.1", "optim.lr=0.2"]
+    code, out, err = launch_cli(toy_recipe, "--dry-run")  # no overrides: exp_dir itself
+    assert re.findall(r"^  run_dir: (.*)$", out, flags=re.M) == [str(exp_dir)], err
 
 
 # ---- num_device / num_nodes ----------------------------------------------------------

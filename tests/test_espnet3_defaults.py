@@ -50,8 +50,9 @@ def test_without_a_criterion_the_3_best_by_valid_loss_are_kept_and_averaged(
     assert torch.allclose(averaged["encoder.weight"], expected)
     with (run_dir / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
-    learning_rates = [float(r["lr-SGD"]) for r in rows if r.get("lr-SGD")]
-    assert learning_rates and set(learning_rates) == {0.05}
+    learning_rates = [(r["epoch"], float(r["lr-SGD"])) for r in rows if r.get("lr-SGD")]
+    assert {lr for _, lr in learning_rates} == {0.05}
+    assert {epoch for epoch, _ in learning_rates} == {"0", "1", "2", "3"}  # every row's
 
 
 @pytest.mark.usefixtures("one_torch_thread")

@@ -83,3 +83,16 @@ def test_the_last_checkpoint_callback_calls_each_duty_after_its_own_hook(monkeyp
     hooks.on_train_batch_end(None, None, None, None, 7)
     assert calls == [("checkpoint", "start"), ("watch", "start"),
                      ("checkpoint", 7), ("progress", 7), ("watch", 7)]
+
+
+def test_a_line_every_log_every_n_steps_steps_as_espnet3_logs_them(tmp_path, caplog):
+    log = progress.ProgressLog(str(tmp_path), interval_s=3600)
+    log.on_train_epoch_start(trainer(), None)
+    steps = [1, 2, 2, 3, 4]  # step 2 spans two batches (gradient accumulation)
+    with caplog.at_level(logging.INFO, logger="launcher.components.callbacks.progress"):
+        for batch, step in enumerate(steps):
+            every_two = SimpleNamespace(**{**vars(trainer(step)), "log_every_n_steps": 2})
+            log.on_train_batch_end(every_two, None, torch.tensor(float(batch)), None, batch)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split("  ")[2] for line in lines] == ["step 2", "step 4"], lines
+    assert "loss 0.5" in lines[0] and "loss 3" in lines[1]  # the mean since the last line

@@ -25,21 +25,28 @@ def registry(exp: Path) -> dict:
 
 
 def test_tones_sweep_is_one_job_array_and_both_runs_train(slurm_cluster, launch_cli, tmp_path):
+    """The tones recipe in ESPnet3's spelling (conf/training.yaml: its own System, module
+    and Trainer): one array, each run in a subfolder of the config's exp_dir."""
+    exp_dir = tmp_path / "espnet3"
     code, out, err = launch_cli(
-        ROOT / "egs3" / "tones" / "asr1", "hydra/launcher=slurm", "--wait",
-        f"exp_root={tmp_path}", "stages=[collect_stats,train]", "trainer.max_epochs=2",
-        "dataset.train.num_utts=300", "dataset.valid.num_utts=64", "-m",
-        "optim.lr=0.005,0.003")
+        ROOT / "egs3" / "tones" / "asr1", "--config-name", "training",
+        "hydra/launcher=slurm", "--wait", f"exp_root={tmp_path}", f"exp_dir={exp_dir}",
+        "stages=[collect_stats,train]", "trainer.max_epochs=2",
+        "dataset.train.0.dataset.num_utts=300", "dataset.valid.0.dataset.num_utts=64", "-m",
+        "optimizer.lr=0.005,0.003")
     assert code == 0, out + err
     jobs = registry(tmp_path)["jobs"]
     arrays = {j["job_id"].split("_")[0] for j in jobs}
     assert len(arrays) == 1 and sorted(j["job_id"][-2:] for j in jobs) == ["_0", "_1"]
     assert set(sacct_states([j["job_id"] for j in jobs]).values()) == {"COMPLETED"}
-    dirs = run_dirs(tmp_path)
-    assert len(dirs) == 2
+    dirs = run_dirs(exp_dir)
+    assert [d.name.split("-")[0] for d in dirs] == ["optimizer.lr=0.003", "optimizer.lr=0.005"]
     for run_dir in dirs:
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
         assert "valid/loss" in (run_dir / "metrics.csv").read_text()
+        assert (run_dir / "stats" / "valid" / "feats_shape").is_file()
+        ranks = json.loads((run_dir / "cluster.json").read_text())["ranks"]
+        assert ranks[0]["slurm_job_id"] is not None  # the recipe's Trainer, in the job
 
 
 def test_two_node_ddp_syncs_gradients(slurm_cluster, launch_cli, toy_recipe, monkeypatch):

@@ -36,19 +36,6 @@ def test_tones_learns_far_below_chance(tmp_path):
     assert "src.model.TonesCTC" in (run_dir / "config.yaml").read_text()
 
 
-@pytest.mark.slow
-def test_run_py_inside_the_recipe_folder(tmp_path):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        [sys.executable, "run.py", f"exp_root={tmp_path}", "stages=[collect_stats,train]",
-         "trainer.max_epochs=1", "dataset.train.num_utts=64", "dataset.valid.num_utts=32"],
-        cwd=RECIPE, capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("dataset.train.num_utts=64")
-    assert (run_dirs[0] / "checkpoints" / "last.ckpt").is_file()
-
-
 def test_train_without_collected_stats_says_what_to_run(launch_cli, tmp_path):
     code, _, err = launch_cli(RECIPE, f"exp_root={tmp_path}", "stages=[train]",
                               "dataset.train.num_utts=8", "dataset.valid.num_utts=8")
@@ -62,3 +49,34 @@ def _only_dir(folder: Path) -> str:
     dirs = [p.name for p in folder.iterdir() if p.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+ESPNET3_RUN = ("trainer.max_epochs=2", "dataset.train.0.dataset.num_utts=128",
+               "dataset.valid.0.dataset.num_utts=32", "dataset.test.0.dataset.num_utts=32")
+
+
+def only_run(exp_dir: Path) -> Path:
+    (run_dir,) = [p for p in exp_dir.iterdir() if p.is_dir()]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_espnet3_spelling_with_the_pages_system_module_and_trainer(tmp_path):
+    """`python run.py` in the recipe folder with ESPnet3's flags and conf/training.yaml:
+    ESPnet3's keys, and src/system.py building the recipe's own LightningModule and
+    Trainer as ESPnet3's page sketches it; the run in its exp_dir."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "run.py", "--stages", "all", "--training_config",
+         "conf/training.yaml", f"exp_dir={tmp_path}", *ESPNET3_RUN],
+        cwd=RECIPE, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run(tmp_path)  # overrides: a subfolder of exp_dir
+    config = (run_dir / "config.yaml").read_text()
+    assert "src.system.MySystem" in config and "exp_tag: training" in config
+    assert (run_dir / "cluster.json").is_file()  # the recipe's Trainer ran
+    report = json.loads((run_dir / "evaluate.json").read_text())
+    assert report["weights"].endswith("valid.loss.ave_2best.pth")
+    for name in ("stats/train/feats_stats.npz", "stats/train/feats_shape",
+                 "stats/valid/feats_shape", "stats/train/stats_keys"):
+        assert (run_dir / name).is_file(), name

@@ -8,7 +8,10 @@ besides the loop counters (`lightning_loops`) and the epoch's metrics
 - `take_sigterm_from`: Lightning's own SIGTERM handler marks
   `trainer._signal_connector.received_sigterm`; the launcher acts on it instead;
 - `AppendingExperimentWriter`: the CSV logger's writer, told to continue an
-  existing `metrics.csv` (`ExperimentWriter._check_log_dir_exists`).
+  existing `metrics.csv` (`ExperimentWriter._check_log_dir_exists`);
+- `EpochLearningRateMonitor`: Lightning's LearningRateMonitor, whose rows carry
+  the epoch as every other row of `metrics.csv` does
+  (`LearningRateMonitor._extract_stats`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import csv
 import os
 from typing import Any
 
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 
@@ -59,3 +63,11 @@ class AppendingExperimentWriter(ExperimentWriter):
         if os.path.isfile(self.metrics_file_path):
             with open(self.metrics_file_path, newline="") as file:
                 self.metrics_keys = list(next(csv.reader(file), []))
+
+
+class EpochLearningRateMonitor(LearningRateMonitor):
+    """A LearningRateMonitor whose logged rows also say the epoch."""
+
+    def _extract_stats(self, trainer: Any, interval: str) -> dict:
+        stats = super()._extract_stats(trainer, interval)
+        return {**stats, "epoch": trainer.current_epoch} if stats else stats

@@ -49,7 +49,9 @@ def learning_rates(logger_spec: object, callbacks: Sequence = ()) -> tuple:
     or the config or the Trainer adds one of its own."""
     from pytorch_lightning.callbacks import LearningRateMonitor
 
+    from launcher.compat.lightning import EpochLearningRateMonitor
+
     if logger_spec in (False, None, []) or \
             any(isinstance(c, LearningRateMonitor) for c in callbacks):
         return ()
-    return (LearningRateMonitor(),)
+    return (EpochLearningRateMonitor(),)

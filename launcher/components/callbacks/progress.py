@@ -1,8 +1,10 @@
 """Progress as plain log lines, for log files where a redrawn bar is unreadable.
 
 In a batch job (no terminal) the Trainer logs a line every
-`progress_interval_s` seconds and at each epoch end: epoch, step, mean loss
-since the last line, learning rates, throughput and time left in the epoch. Either way the
+`trainer.log_every_n_steps` steps (as ESPnet3 does), every
+`progress_interval_s` seconds when steps are slow, and at each epoch end:
+epoch, step, mean loss since the last line, learning rates, throughput and
+time left in the epoch. Either way the
 same figures go to `progress.json` in the run directory, for `launch status`.
 The loss stays a tensor until a line is written: reading it every step would
 wait for the GPU every step.
@@ -31,6 +33,7 @@ class ProgressLog:
         self._epoch_start = self._last = 0.0
         self._first: int | None = None  # the first batch this process ran in the epoch
         self._done = 0
+        self._step_reported = -1  # with gradient accumulation, a step spans batches
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._epoch_start = self._last = time.monotonic()
@@ -45,7 +48,10 @@ class ProgressLog:
         if self._first is None:  # a resumed epoch starts part-way through
             self._first = batch_idx
         self._done = batch_idx + 1
-        if time.monotonic() - self._last >= self.interval_s:
+        every, step = getattr(trainer, "log_every_n_steps", 0), trainer.global_step
+        due = every and step % every == 0 and step != self._step_reported  # ESPnet3's cadence
+        if due or time.monotonic() - self._last >= self.interval_s:
+            self._step_reported = step
             self._report(trainer)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:

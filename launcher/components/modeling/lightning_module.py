@@ -142,8 +142,12 @@ class ESPnetLightningModule(pl.LightningModule):
         """Whether `manual_update(loss, name)` acts on this batch; if not, skip its loss."""
         return self._named_steps().get(name).due(self._batch_index())
 
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        self.finite_updates.before_backward(loss)
+
     def on_before_optimizer_step(self, optimizer: Any) -> None:
-        self.finite_updates.before_optimizer_step(optimizer, self.trainer.strategy)
+        self.finite_updates.before_optimizer_step(optimizer, self.trainer.strategy,
+                                                  self.trainer.world_size)
         if self.named_steps is not None:
             self.named_steps.before_optimizer_step(optimizer)
 
