@@ -63,13 +63,19 @@ def run_dir_for(config: Any, recipe_dir: Path, name: str) -> Path:
     """Where a run lives: in the config's `exp_dir` when it sets one (ESPnet3's
     `${recipe_dir}/exp/${exp_tag}`), a launch with run-defining overrides or a sweep in
     a subfolder of it per job; else in `<exp_root>/<name>`."""
-    from launcher.identity import DEFAULT_RUN_NAME
     from launcher.layout import exp_root
 
-    configured = configured_exp_dir(config, recipe_dir)
-    if configured is None:
-        return exp_root(recipe_dir, config.get("exp_root")) / name
-    return configured if name == DEFAULT_RUN_NAME else configured / name
+    return run_dir_in(configured_exp_dir(config, recipe_dir),
+                      exp_root(recipe_dir, config.get("exp_root")), name)
+
+
+def run_dir_in(exp_dir: Path | None, root: Path, name: str) -> Path:
+    """`run_dir_for`, given the configured `exp_dir` (or None) and the runs' root."""
+    from launcher.identity import DEFAULT_RUN_NAME
+
+    if exp_dir is None:
+        return root / name
+    return exp_dir if name == DEFAULT_RUN_NAME else exp_dir / name
 
 
 def configured_exp_dir(config: Any, recipe_dir: Path) -> Path | None:

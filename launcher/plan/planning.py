@@ -63,19 +63,20 @@ def _checked_run_dir(recipe: Recipe, config: Any, overrides: Sequence[str],
                      name: str) -> Path:
     """The run's folder, once its path and the batch script's setup lines are safe."""
     from launcher.executors.hydra_app import quote
-    from launcher.job.config import configured_exp_dir, run_dir_for
+    from launcher.job.config import configured_exp_dir, run_dir_in
     from launcher.plan.safety import check_path, check_setup_lines
 
     try:
-        for key, folder in (("exp_root", exp_root(recipe.dir, config.get("exp_root"))),
-                            ("exp_dir", configured_exp_dir(config, recipe.dir))):
+        root = exp_root(recipe.dir, config.get("exp_root"))
+        exp_dir = configured_exp_dir(config, recipe.dir)
+        for key, folder in (("exp_root", root), ("exp_dir", exp_dir)):
             if folder is not None:
                 check_path(folder, key)
                 quote(str(folder))  # the folders are handed to Hydra as overrides
         check_setup_lines(config.get("cluster"))
     except ConfigError as exc:
         raise exc.located(origin(exc.key, overrides, recipe.config_file)) from None
-    return run_dir_for(config, recipe.dir, name)
+    return run_dir_in(exp_dir, root, name)
 
 
 def _check_same_resources(planned: list[PlannedJob]) -> None:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from launcher import layout
 from launcher.components.callbacks.criteria import metric_slug
+from launcher.metrics_file import DEFAULT_METRIC
 
-DEFAULT_CRITERIA = [("valid/loss", 3, "min")]  # ESPnet3's
+# ESPnet3's; `launch status` tracks the same metric by default
+DEFAULT_CRITERIA = [(DEFAULT_METRIC[0], 3, DEFAULT_METRIC[1])]
 
 
 def checkpoint_callbacks(exp_dir: Path, criteria: list[tuple[str, int, str]] | None,

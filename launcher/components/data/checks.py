@@ -33,9 +33,8 @@ def check_data(job: Any) -> Any:
 
     plain = OmegaConf.to_container(job, resolve=False) if OmegaConf.is_config(job) else job
     loaders = plain.get("dataloader")
-    if isinstance(loaders, Mapping):
-        if not espnet_available():
-            _refuse_espnet_iterators(loaders)
+    if isinstance(loaders, Mapping) and not espnet_available():
+        _refuse_espnet_iterators(loaders)
         _refuse_espnet_targets(plain)
     if is_organizer(plain) and plain["dataset"]["_target_"] == ORGANIZER:
         check_organizer_entries(plain["dataset"])
@@ -67,8 +66,6 @@ def _refuse_espnet_iterators(loaders: Mapping) -> None:
 def _refuse_espnet_targets(plain: Mapping) -> None:
     from launcher.components.targets import keys_named
 
-    if espnet_available():
-        return
     blocks = {k: plain[k] for k in ("dataset", "dataloader") if isinstance(plain.get(k), Mapping)}
     for here, target in keys_named(blocks, ("_target_",)):
         if isinstance(target, str) and target.startswith("espnet2."):

@@ -12,8 +12,7 @@ else `<run_dir>/stats`):
     <stats_dir>/valid/...                the same for the valid set
 
 Utterance ids come from `(utt_ids, dict)` batches, else they are the items'
-indices. In the default `stats_dir` the train statistics are also written to
-`<stats_dir>/<name>_stats.npz`, where recipes before this layout read them.
+indices.
 """
 
 from __future__ import annotations

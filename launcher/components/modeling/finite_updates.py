@@ -64,12 +64,16 @@ class FiniteUpdates:
         """Drop this update if its loss (alone) or any of its gradients (with several
         ranks) was not finite; the same on every rank."""
         finite, self._loss_finite = self._loss_finite, True
+        several = world_size > 1 or _sharded(strategy)
+        if finite is True and not several:  # every step's case: nothing to look at
+            self._count(False)
+            return
         params = [p for group in optimizer.param_groups for p in group["params"]
                   if p.grad is not None]
         if not params:
             return
         grads = [p.grad for p in params]
-        if world_size > 1 or _sharded(strategy):
+        if several:
             finite = _gradients_finite(grads, strategy)
         if isinstance(finite, bool):
             if not finite:
