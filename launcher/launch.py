@@ -17,6 +17,7 @@ from typing import Any
 from launcher.executors.hydra_app import best_trial, quote, run_hydra, where_runs_go
 from launcher.executors.in_process import run_here
 from launcher.executors.plan_file import PlannedRun, write_plan
+from launcher.executors.registry import Sweep
 from launcher.job.runlock import wait_until_free
 from launcher.layout import new_sweep_dir
 from launcher.plan.executor_options import launcher_options
@@ -82,7 +83,7 @@ def submit(recipe: Recipe, overrides: Sequence[str], planned: Sequence[PlannedJo
     returns = run_hydra(recipe.conf_dir, recipe.config_name, arguments, multirun=True)
     if returns is None:  # an optimising sweeper: its summary is in the sweep folder
         return best_trial(sweep_dir)
-    return [ret.return_value for ret in returns]
+    return Sweep.load(sweep_dir).jobs  # our records, kept beside Hydra's JobReturns
 
 
 def archive_run(run_dir: Path) -> Path | None:

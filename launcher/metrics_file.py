@@ -46,6 +46,16 @@ def metric_history(run_dir: str, metric: str,
     return Readout(history, bad[0] if bad else None).noted(problems)
 
 
+def best_value(run_dir: str | Path) -> float | None:
+    """The best value of the run's tracked metric; None before any was logged."""
+    problems: list[str] = []  # a damaged metrics.csv gives what it can; status notes it
+    metric, mode = tracked_metric(str(run_dir), problems)
+    values = [v for _, v in metric_history(str(run_dir), metric, problems)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)

@@ -203,3 +203,16 @@ def stop_between_stages(run_dir: Path, lead: bool, where: str) -> None:
         log.info("requeued job %s %s (requeue %d of %d)", job_id, where, used + 1,
                  policy.max_requeues)
     raise Requeued()
+
+
+def run_to_the_limit() -> None:
+    """A plain task that cannot resume is not requeued on SLURM's time-limit warning (it
+    would start over from scratch): it runs on until the limit, and the log says so.
+    A recipe's jobs resume, and handle the signal with `FLAG`."""
+
+    def note(signum: int, frame: Any) -> None:
+        log.warning(
+            "the time limit is near; this task is not requeued, as it cannot resume "
+            "(hydra.launcher.requeue=true if it resumes from its own checkpoint)")
+
+    signal.signal(getattr(signal, f"SIG{RequeuePolicy.signal}"), note)

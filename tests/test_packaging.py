@@ -17,8 +17,8 @@ def test_every_package_is_listed_in_pyproject():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
                  ["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts)
-             for p in (ROOT / "launcher").rglob("__init__.py")}
-    assert found | {"launcher.conf", "hydra_plugins", "hydra_plugins.launcher_executors"} == listed
+             for top in ("launcher", "hydra_plugins") for p in (ROOT / top).rglob("__init__.py")}
+    assert found | {"launcher.conf", "hydra_plugins"} == listed
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_an_installed_launcher_finds_its_configs_from_anywhere(installed, tmp_pa
     shown = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                            text=True, env={**os.environ, "PYTHONPATH": str(installed)})
     assert shown.stdout.splitlines()[0].startswith(str(installed)), shown.stdout
-    for group in ("cluster", "hydra", "trainer"):
+    for group in ("cluster", "trainer"):  # hydra/launcher: the plugin's search path
         assert group in shown.stdout
     recipe = tmp_path / "recipe"
     shutil.copytree(TOY, recipe)

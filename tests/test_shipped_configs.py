@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 
 from launcher.conf import CONF_DIR
+from launcher.executors.options import launcher_conf_dir
 
 RECIPE_CONFIGS = sorted(ROOT.glob("egs3/*/*/conf/*.yaml")) + sorted(
     ROOT.glob("bench/recipe/conf/*.yaml"))
@@ -15,7 +16,8 @@ TOY = ROOT / "tests" / "recipes" / "toy"
 
 
 def option_names(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    folder = launcher_conf_dir() if group == "hydra/launcher" else CONF_DIR / group
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", RECIPE_CONFIGS,

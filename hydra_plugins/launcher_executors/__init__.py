@@ -1,12 +1,25 @@
-"""Hydra finds launchers only in the `hydra_plugins` package: these names are
-what `hydra/launcher=local` and `hydra/launcher=slurm` select. The work is
-done in `launcher.executors`. `hydra/sweeper=planned` is the grid sweeper
-`launch` uses when none is chosen."""
+"""Hydra finds plugins only in the `hydra_plugins` package: these names are what
+`hydra/launcher=local` and `hydra/launcher=slurm` select, and the search path that
+lets any Hydra app select them. The work is done in `launcher.executors`.
+`hydra/sweeper=planned` is the grid sweeper `launch` uses when none is chosen."""
 
 from collections.abc import Sequence
 
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+
 from launcher.compat.hydra import basic_sweeper_class
 from launcher.executors import local, slurm
+
+CONFIGS = "pkg://hydra_plugins.launcher_executors.conf"
+
+
+class LauncherSearchPath(SearchPathPlugin):
+    """Puts `hydra/launcher=local|slurm` and `hydra/sweeper=planned` behind every app's
+    own configs, so an installed launcher needs no `hydra.searchpath` override."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        search_path.append(provider="launcher", path=CONFIGS)
 
 
 class LocalSweepLauncher(local.LocalSweepLauncher):

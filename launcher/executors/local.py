@@ -32,7 +32,8 @@ class LocalSweepLauncher(SweepLauncher):
         """Start jobs one by one, never more than `max_parallel` at once, each on GPUs
         of its own (CUDA_VISIBLE_DEVICES) when it asks for some; none once `launch`
         is told to stop."""
-        pool = GpuPool(visible_gpus(), int(executor.parameters.get("gpus_per_node") or 0))
+        per_job = int(executor.parameters.get("gpus_per_node") or 0)
+        pool = GpuPool(visible_gpus() if per_job else [], per_job)  # torch only for GPUs
         jobs: list = []
         for args, record in zip(arguments, records, strict=True):
             while not stop.stopping:

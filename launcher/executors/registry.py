@@ -229,6 +229,11 @@ def known_sweeps() -> list[Path]:
     return [Path(p) for p in seen if os.path.isabs(p) and (Path(p) / REGISTRY).exists()]
 
 
+def _may_be_a_run_folder(path: Path) -> bool:
+    """A path that does not exist but could name a run folder: its parent exists."""
+    return not path.exists() and path.parent.is_dir() and path.name not in ("", ".", "..")
+
+
 def find(target: str | None) -> tuple[Sweep, list[SubmittedJob]]:
     """The sweep and the jobs a user means: a sweep folder, a sweep id, a run
     folder, or (with no target) the latest sweep.
@@ -253,7 +258,7 @@ def find(target: str | None) -> tuple[Sweep, list[SubmittedJob]]:
         if sweep_dir.name == target:
             sweep = Sweep.load(sweep_dir)
             return sweep, sweep.jobs
-        if path.is_dir():
+        if path.is_dir() or _may_be_a_run_folder(path):  # never made: a job that did not start
             readout = Sweep.read(sweep_dir)
             if readout.damage:
                 unreadable.append(readout.problem)

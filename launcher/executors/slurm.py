@@ -11,6 +11,4 @@ from launcher.executors.base import SweepLauncher
 
 class SlurmSweepLauncher(SweepLauncher):
     _EXECUTOR = "slurm"
-
-    def __init__(self, max_parallel: int = 16, wait: bool = False, **params: Any) -> None:
-        super().__init__(max_parallel=max_parallel, wait=wait, **params)
+    DEFAULTS: dict[str, Any] = {**SweepLauncher.DEFAULTS, "max_parallel": 16, "wait": False}

@@ -9,15 +9,10 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from launcher import layout
-from launcher.executors.registry import (
-    SubmittedJob,
-    Sweep,
-    shown,
-)
+from launcher.executors.outcome import describe
+from launcher.executors.registry import SubmittedJob, Sweep
 from launcher.states import (
     SLURM_ENDED,
     SLURM_REQUEUED,
@@ -26,7 +21,7 @@ from launcher.states import (
     Shown,
     shown_from_slurm,
 )
-from launcher.status_file import OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
+from launcher.status_file import FAILED, OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
 
 POLL_S = 2.0
 
@@ -36,7 +31,7 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
     """Block until every job ended: a line as each one does, and a count of states
     whenever it changes (`launch status` shows the whole table)."""
     pending = dict(enumerate(jobs))
-    last = ""
+    last, polls = "", 0
     while pending:
         if on_poll is not None:
             on_poll()
@@ -52,7 +47,8 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
             if text != last:
                 print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
                 last = text
-            time.sleep(POLL_S)
+            time.sleep(min(POLL_S, 0.1 * 1.5 ** polls))  # short jobs end quickly
+            polls += 1
 
 
 def counts(jobs: list, records: list[SubmittedJob]) -> str:
@@ -86,7 +82,11 @@ def settle(job: Any, record: SubmittedJob) -> None:
         record.state = state if state in SLURM_ENDED and state != "COMPLETED" else "FAILED"
         record.error = _last_line(str(exc))
     record.value = best_value(record.run_dir)
-    run_state = status_as_far_as_readable(record.run_dir).get("state")
+    run = status_as_far_as_readable(record.run_dir)
+    run_state = run.get("state")
+    if record.state != "COMPLETED" and run_state == FAILED and isinstance(run.get("error"), str) \
+            and str(run.get("updated", "")) >= record.submitted:  # not an earlier attempt's
+        record.error = _first_line(run["error"])  # the run's own words, not submitit's
     if run_state == OUT_OF_RETRIES:
         record.state = "OUT_OF_RETRIES"
         record.error = "requeue budget used up (requeue.max_requeues)"
@@ -106,16 +106,8 @@ def best_value(run_dir: str) -> float | None:
     return min(values) if mode == "min" else max(values)
 
 
-def describe(record: SubmittedJob) -> str:
-    what = shown(record.overrides)
-    line = f"job {record.job_id} {record.state}: {what}\n  run directory: {record.run_dir}"
-    if record.state == "STOPPED":
-        line += f"\n  {record.error}"
-    elif record.failed:
-        log = Path(record.run_dir) / layout.LOG_FILE
-        line += (f"\n  error: {record.error}\n  traceback: {log if log.exists() else record.stderr}"
-                 f"\n  scheduler log: {record.stderr}")
-    return line
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["unknown error"])[0][:300]
 
 
 def _last_line(text: str) -> str:

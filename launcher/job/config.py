@@ -20,11 +20,14 @@ def job_config(config: Any, recipe_dir: Path, run_dir: Path, translate: bool = T
     targets pointing at the recipe's own package (unless `translate` is off)."""
     from omegaconf import OmegaConf
 
+    from launcher.components.lightning_app import app_job_config, is_lightning_app
     from launcher.components.targets import translate_all_targets
     from launcher.resources import with_device_counts
 
     plain = OmegaConf.to_container(config, resolve=False)
     plain = with_device_counts(plain, config.get("num_nodes"), config.get("num_device"))
+    if is_lightning_app(plain):
+        plain = app_job_config(plain)
     if translate:
         plain = translate_all_targets(plain, recipe_dir)
     plain["run_dir"] = str(run_dir)
@@ -103,10 +106,15 @@ def configured_exp_dir(config: Any, recipe_dir: Path) -> Path | None:
 
 def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
     """The recipe folder: the parent of the primary config folder Hydra loaded."""
+    return config_dir_of(config_sources).parent
+
+
+def config_dir_of(config_sources: Sequence[Mapping]) -> Path:
+    """The primary config folder Hydra loaded (the recipe's conf/ or configs/)."""
     for source in config_sources:
         if source.get("provider") == "main" and source.get("schema") == "file":
-            return Path(source["path"]).parent
-    raise RuntimeError("the primary config was not loaded from a folder")
+            return Path(source["path"])
+    raise LookupError("the primary config was not loaded from a folder")
 
 
 SELF_NAME = "${self_name:}"

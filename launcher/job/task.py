@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from launcher import layout
 from launcher.errors import ConfigError, LauncherError
 from launcher.identity import RUN_KEY, fingerprint
-from launcher.job.config import recipe_dir_of, with_self_name
+from launcher.job.config import config_dir_of, recipe_dir_of, with_self_name
 from launcher.ranks import process_rank
 from launcher.signals import FLAG, JobEnds, RequeuePolicy, StoppedAtOnce, restart_count
 from launcher.status_file import (
@@ -34,14 +35,32 @@ from launcher.status_file import (
 log = logging.getLogger("launcher")
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What a recipe's job returns to Hydra: its run folder, and the best value of its
+    tracked metric, which is what a sweeper that optimises (Optuna) reads."""
+
+    run_dir: str
+    value: float | None
+
+    def __str__(self) -> str:
+        return self.run_dir
+
+    def __float__(self) -> float:
+        if self.value is None:
+            raise ValueError(f"run {self.run_dir} has no value of its tracked metric")
+        return float(self.value)
+
+
 class RunFailed(LauncherError):
     """The run failed for a reason that one line says fully (a full disk)."""
 
     exit_code = 1
 
 
-def run_job(cfg: Any) -> str:
-    """Run the configured stages in this job's run directory; return that directory."""
+def run_job(cfg: Any) -> RunResult:
+    """Run the configured stages in this job's run directory; return that directory and
+    the best value of the tracked metric."""
     from hydra.core.hydra_config import HydraConfig
 
     from launcher.job import runlock
@@ -62,13 +81,14 @@ def run_job(cfg: Any) -> str:
             runlock.release(run_dir)
 
 
-def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
+def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> RunResult:
     from omegaconf import OmegaConf
 
     from launcher.atomic import remove_stale
     from launcher.components.selection import component_class
     from launcher.job.config import job_config
     from launcher.job.runlock import identity
+    from launcher.metrics_file import best_value
 
     if lead:
         for tmp in remove_stale([run_dir]):
@@ -116,7 +136,7 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> str:
     if lead:
         done = status_as_far_as_readable(run_dir).get("stages_done") or []
         write_status(run_dir, COMPLETED, stages_done=sorted({*done, *stages}))
-    return str(run_dir)
+    return RunResult(str(run_dir), best_value(run_dir))
 
 
 def _fingerprint(cfg: Any) -> str:
@@ -132,7 +152,7 @@ def _origin(key: str | None) -> str:
     from launcher.identity import origin
 
     hydra = HydraConfig.get()
-    config_file = recipe_dir_of(hydra.runtime.config_sources) / "conf" / \
+    config_file = config_dir_of(hydra.runtime.config_sources) / \
         f"{hydra.job.config_name}.yaml"
     return origin(key, list(hydra.overrides.task), config_file)
 

@@ -16,8 +16,9 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
            overrides: Sequence[str]) -> str:
     from omegaconf import OmegaConf
 
-    from launcher.executors.base import SUBMITIT_DIR, executor_parameters, job_name, make_executor
+    from launcher.executors.base import SUBMITIT_DIR
     from launcher.executors.registry import shown as shown_overrides
+    from launcher.executors.request import executor_parameters, job_name, make_executor
     from launcher.job.config import job_config
     from launcher.plan.settings import job_time_as_text
 
@@ -37,13 +38,15 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
         shown.pop("recipe_dir", None)
         parts.append(_indent(OmegaConf.to_yaml(shown)))
     from launcher.plan.executor_options import launcher_options
+    from launcher.signals import RequeuePolicy
 
     max_parallel = launcher_options(overrides, backend)["max_parallel"]
     parameters = executor_parameters(backend, planned[0].config, job_name(recipe.dir),
-                                     max_parallel)
+                                     max_parallel,
+                                     RequeuePolicy.from_config(planned[0].config.get("requeue")))
     if backend == "slurm":
         executor = make_executor(backend, sweep_dir / SUBMITIT_DIR / "%j", parameters)
-        from launcher.executors.base import sbatch_script
+        from launcher.executors.request import sbatch_script
 
         parts.append(f"\n=== sbatch script (one submission for all {len(planned)} job(s))")
         parts.append(sbatch_script(executor, len(planned)))
