@@ -78,6 +78,16 @@ def exp_root(recipe_dir: str | Path, configured: Any) -> Path:
     return root if root.is_absolute() else Path(recipe_dir).resolve() / root
 
 
+def stats_dir(configured: Any, recipe_dir: str | Path | None, run_dir: str | Path) -> Path:
+    """Where collect_stats writes: the config's `stats_dir` (a relative one taken from
+    the recipe folder), else `<run_dir>/stats`. Read by the stage, and by planning
+    to tell whether statistics a run reads exist yet."""
+    if not configured:
+        return Path(run_dir) / STATS_DIR
+    path = Path(str(configured))
+    return path if path.is_absolute() or not recipe_dir else Path(recipe_dir) / path
+
+
 def new_sweep_dir(recipe_dir: str | Path, configured_root: Any) -> Path:
     """A fresh folder for one launch's bookkeeping (jobs.json, scheduler logs)."""
     base = exp_root(recipe_dir, configured_root) / SWEEPS_DIR

@@ -36,6 +36,34 @@ def _set(**values) -> Callable[[Path], None]:
     return lambda recipe: edit_config(recipe, lambda c: c.update(values))
 
 
+def _drop(*path: str) -> Callable[[Path], None]:
+    def change(config: dict) -> None:
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        del config[last]
+    return lambda recipe: edit_config(recipe, change)
+
+
+ORGANIZER = "launcher.components.data.data_organizer.DataOrganizer"
+NORMALISED = """from src.model import Regressor
+
+
+class Normalised(Regressor):
+    def __init__(self, stats_file: str, **kwargs):
+        super().__init__(**kwargs)
+"""
+
+
+def _normalised(stats: str, **top: str) -> Callable[[Path], None]:
+    """The toy model reading statistics from `<stats>/train/feats_stats.npz`."""
+    def edit(recipe: Path) -> None:
+        (recipe / "src" / "normalised.py").write_text(NORMALISED)
+        edit_config(recipe, lambda c: c.update(top) or c["model"].update(
+            _target_="src.normalised.Normalised", stats_file=f"{stats}/train/feats_stats.npz"))
+    return edit
+
+
 CASES = [
     # wrong types of the launcher's own settings and the executor's options
     Case("resources-not-a-block", ("resources=abc",), ("key 'resources'", "block of settings"),
@@ -109,6 +137,28 @@ CASES = [
     Case("exp-root-under-a-file", ("exp_root={tmp}/a_file/exp",),
          ("key 'exp_root'", "is a file, so")),
     Case("exp-root-with-a-quote", ("exp_root='{tmp}/it\\'s'",), ("key 'exp_root'", "a quote")),
+    # what training needs and the config does not give: refused before the job starts
+    Case("no-optimizer-in-the-recipe", (), ("key 'optim'", "no optimizer configured", CONFIG,
+                                            "ESPnet3's 'optimizer:'"), edit=_drop("optim")),
+    Case("no-train-dataset-in-the-recipe", (), ("key 'dataset.train'", "no train dataset",
+                                                CONFIG, "src.data.MyDataset"),
+         edit=_drop("dataset", "train")),
+    Case("no-dataset-block", (), ("key 'dataset'", "stage 'train' reads the train split"),
+         edit=_drop("dataset")),
+    Case("train-dataset-removed", ("~dataset.train",), ("key 'dataset.train'",
+                                                       "no train dataset"),
+         blamed="~dataset.train"),
+    Case("organizer-without-train", (), ("key 'dataset.train'",
+                                         "add a train list to the organizer"),
+         edit=_set(dataset={"_target_": ORGANIZER, "test": [
+             {"name": "t", "dataset": {"_target_": "src.model.ToyData"}}]})),
+    Case("train-without-statistics", ("stages=[train]",),
+         ("key 'stages'", "model.stats_file is", "stats/train/feats_stats.npz",
+          "stages=[collect_stats,train]"), edit=_normalised("${run_dir}/stats"),
+         blamed="stages=[train]"),
+    Case("train-without-statistics-in-stats-dir", (),
+         ("key 'stages'", "statistics nobody has collected", CONFIG, "/feats/train/"),
+         edit=_normalised("${stats_dir}", stats_dir="${run_dir}/feats")),
 ]
 
 

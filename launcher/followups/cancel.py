@@ -9,8 +9,9 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 
-from launcher.executors.registry import find
+from launcher.executors.registry import SubmittedJob, find, shown
 
 
 def cancel(target: str) -> int:
@@ -30,7 +31,7 @@ def cancel(target: str) -> int:
     live = [j for j, r in zip(jobs, table, strict=True) if r.state not in FINISHED]
     if sweep.backend != "slurm":
         for job in [j for j in live if not j.job_id.isdigit()]:
-            print(f"not cancelled, no process id recorded: {job.run_dir}")
+            print(f"not cancelled, no process id recorded: {_named(job)}")
         live = [j for j in live if j.job_id.isdigit()]
     if not live:
         print("nothing to cancel: every job has ended")
@@ -41,8 +42,15 @@ def cancel(target: str) -> int:
         for job in live:
             _terminate(int(job.job_id))
     for job in live:
-        print(f"cancelled job {job.job_id}: {job.run_dir}")
+        print(f"cancelled job {job.job_id}: {_named(job)}")
     return 0
+
+
+def _named(job: SubmittedJob) -> str:
+    """The job's run folder when it has one; a job still queued has none yet."""
+    if Path(job.run_dir).is_dir():
+        return job.run_dir
+    return f"{shown(job.overrides)} (not started: it had no run folder yet)"
 
 
 def _terminate(pid: int) -> None:

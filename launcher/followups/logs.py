@@ -20,12 +20,13 @@ def logs(target: str, follow: bool = False, err: bool = False) -> int:
     if job.problem:
         raise LauncherError(f"cannot tell where job {job.job_id or '?'} logs: {job.problem}")
     if err and not job.stderr:
-        raise LauncherError(f"no scheduler log is recorded for {job.run_dir}; try without --err")
-    path = Path(job.stderr if err else Path(job.run_dir) / layout.LOG_FILE)
+        raise LauncherError(f"no scheduler log is recorded for job {job.job_id or '?'}; "
+                            "try without --err")
     if not err and not Path(job.run_dir).is_dir():
-        raise LauncherError(f"the run folder {job.run_dir} does not exist")
+        raise LauncherError(_no_folder(sweep, job))
+    path = Path(job.stderr if err else Path(job.run_dir) / layout.LOG_FILE)
     if not path.is_file():
-        raise LauncherError(f"no log yet at {path} (the job may still be queued)")
+        raise LauncherError(_no_log(sweep, job, path))
     with open(path, errors="replace") as file:
         sys.stdout.write(file.read())
         sys.stdout.flush()
@@ -39,6 +40,34 @@ def logs(target: str, follow: bool = False, err: bool = False) -> int:
             else:
                 time.sleep(0.5)
     return 0
+
+
+def _no_folder(sweep: Sweep, job: SubmittedJob) -> str:
+    """What is the case when a job has no run folder: queued, never started, or the
+    folder was removed; and the scheduler's log, when it wrote one."""
+    from launcher.followups.status import rows
+    from launcher.states import Shown
+
+    row = rows(sweep, [job])[0]
+    name = f"job {job.job_id or '?'}"
+    if row.state == Shown.QUEUED:
+        return f"{name} is queued and has not started; its log appears once it runs"
+    if row.state == Shown.MISSING:
+        return f"the run folder of {name}, {job.run_dir}, does not exist any more"
+    stderr = Path(job.stderr) if job.stderr else None
+    said = f"; its scheduler log is {stderr}" if stderr and stderr.is_file() \
+        else "; it wrote no log"
+    return f"{name} never started ({row.state}): it has no run folder{said}"
+
+
+def _no_log(sweep: Sweep, job: SubmittedJob, path: Path) -> str:
+    from launcher.followups.status import rows
+    from launcher.states import Shown
+
+    state = rows(sweep, [job])[0].state
+    if state == Shown.QUEUED:
+        return f"job {job.job_id or '?'} is queued and has not started; no log at {path} yet"
+    return f"job {job.job_id or '?'} ({state}) wrote no log at {path}"
 
 
 def _ended(sweep: Sweep, job: SubmittedJob) -> bool:

@@ -54,7 +54,7 @@ def write(target: str | None) -> list[Path]:
             "state": row.state, f"best {metric}": best, f"final {metric}": values[-1]
             if values else None, "epochs": row.epoch_step.split("/")[0]
             if row.epoch_step not in ("-", "?") else "", "wall time": row.elapsed,
-            "run_dir": job.run_dir, "note": "; ".join(n for n in notes if n)})
+            "run_dir": _made(job, row.state), "note": "; ".join(n for n in notes if n)})
     written = [_write_csv(out / layout.REPORT_FILE, records)]
     written.append(_curves(out / layout.CURVES_FILE, sweep, jobs, histories, metric))
     for key in keys:
@@ -62,6 +62,13 @@ def write(target: str | None) -> list[Path]:
     for path in written:
         print(f"wrote {path}")
     return written
+
+
+def _made(job: SubmittedJob, state: str) -> str:
+    """The run folder, unless the job never made one (its note says what happened)."""
+    from launcher.states import Shown
+
+    return job.run_dir if state == Shown.MISSING or Path(job.run_dir).is_dir() else ""
 
 
 def _write_csv(path: Path, records: list[dict]) -> Path:

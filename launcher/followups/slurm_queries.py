@@ -22,11 +22,19 @@ class SchedulerState:
     state: str            # SLURM's word: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
     elapsed: str = ""     # [D-]HH:MM:SS as SLURM prints it
     restarts: int = 0
+    live: bool = False    # from squeue (the controller now), not sacct (which lags)
 
     @property
     def active(self) -> bool:
         """The job has not ended; its processes may be alive."""
         return self.state in ACTIVE
+
+    @property
+    def stale(self) -> bool:
+        """Says the job runs, but only accounting says so (squeue no longer lists it),
+        or it is COMPLETING (it ended; only its epilog runs): a job that `--wait` saw
+        end has ended, whatever this says."""
+        return self.active and (not self.live or self.state == "COMPLETING")
 
 
 def _base(job_id: str) -> str:
@@ -39,8 +47,20 @@ def query(job_ids: Iterable[str]) -> dict[str, SchedulerState]:
     if not ids or not shutil.which("squeue"):
         return {}
     states = _sacct(sorted({_base(j) for j in ids}))
+    for job_id in ids:  # tasks that never started are one line for the array in sacct
+        if job_id not in states and _never_started(states, _base(job_id)):
+            states[job_id] = _never_started(states, _base(job_id))
     states.update(_squeue(set(ids)))  # live states win: accounting lags a little
     return states
+
+
+def _never_started(states: dict[str, SchedulerState], base: str) -> SchedulerState | None:
+    """The state sacct gives an array's tasks that never started: one line for all of
+    them, `123` or `123_[4-7%2]` (a task that started has a line of its own)."""
+    found = states.get(base)
+    if found is None:
+        found = next((s for k, s in states.items() if k.startswith(f"{base}_[")), None)
+    return found
 
 
 def _squeue(wanted: set[str]) -> dict[str, SchedulerState]:
@@ -50,7 +70,7 @@ def _squeue(wanted: set[str]) -> dict[str, SchedulerState]:
     for line in out.stdout.splitlines():
         job_id, state, elapsed = [*line.split("|"), "", ""][:3]
         if job_id in wanted:
-            states[job_id] = SchedulerState(state, elapsed)
+            states[job_id] = SchedulerState(state, elapsed, live=True)
     return states
 
 

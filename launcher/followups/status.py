@@ -27,7 +27,7 @@ from launcher.followups.run_files import (
     run_status,
 )
 from launcher.metrics_file import DEFAULT_METRIC, tracked_metric
-from launcher.states import FINISHED, Shown, shown_from_slurm
+from launcher.states import FINISHED, SLURM_ENDED, Shown, shown_from_slurm
 from launcher.status_file import STATUS_FILE
 
 QUEUED, RUNNING, REQUEUED = Shown.QUEUED, Shown.RUNNING, Shown.REQUEUED
@@ -113,15 +113,43 @@ def row_of(sweep: Sweep, job: SubmittedJob, look: Look,
         until = last_seen(job.run_dir)
     elif state == MISSING:
         notes.insert(0, "run folder does not exist")
+    notes[:0] = _cause_notes(job, look, state)
     return Row(job.job_id or "-", shown(job.overrides), state,
                progress_text(job.run_dir, folder, progress), latest, best,
                (sched.elapsed if sched else "") or elapsed_of(look.run, until),
-               str(Path(job.run_dir) / layout.LOG_FILE), "; ".join(dict.fromkeys(notes)), metric)
+               log_of(job, look), "; ".join(dict.fromkeys(notes)), metric)
+
+
+def log_of(job: SubmittedJob, look: Look) -> str:
+    """The run's run.log once its folder exists; before that (or when the job ended
+    without making one) the scheduler's stderr if it was written; else "-"."""
+    if look.folder:
+        return str(Path(job.run_dir) / layout.LOG_FILE)
+    return job.stderr if job.stderr and Path(job.stderr).is_file() else "-"
+
+
+def _cause_notes(job: SubmittedJob, look: Look, state: str) -> list[str]:
+    """Why a job failed (its exception line), and that it never started when it
+    ended without a run folder."""
+    notes = []
+    if state == CANCELLED and not look.folder:
+        notes.append("not started: cancelled while queued")
+    elif state in (FAILED, TIMED_OUT) and not look.folder:
+        notes.append("not started: the job ended before its run folder was made")
+    error = look.run.get("error") if look.run.get("state") == "failed" else None
+    error = error if isinstance(error, str) and error else job.error
+    if state == FAILED and error:
+        notes.append(error.strip().splitlines()[0][:300])
+    return notes
 
 
 def state_of(job: SubmittedJob, look: Look, sched: scheduler.SchedulerState | None,
              allocation: scheduler.SchedulerState | None = None) -> str:
-    """Our word for a job's state, from the scheduler and the run's own files."""
+    """Our word for a job's state, from the scheduler and the run's own files.
+
+    How a job ended, once `--wait` recorded it in jobs.json, wins over a scheduler
+    answer that lags (sacct still saying RUNNING) and over a run that never said how
+    it ended: `launch status` right after `--wait` says what `--wait` said."""
     own = look.run.get("state")
     if job.problem:
         return DAMAGED
@@ -129,15 +157,32 @@ def state_of(job: SubmittedJob, look: Look, sched: scheduler.SchedulerState | No
         return OUT_OF_RETRIES
     if job.note and own == "completed":
         return COMPLETED
-    if sched is not None:
+    settled = settled_word(job.state, own)
+    if sched is not None and not (settled and sched.stale):
         return scheduler_word(sched, own)
     if look.damaged:
         return DAMAGED
     if not look.folder:
+        if settled and settled != COMPLETED:  # it ended before making its folder
+            return settled
         return QUEUED if _may_still_start(job, look) else MISSING
+    if settled and own in (None, "running", "requeued"):
+        return settled
     if own in (None, "running", "requeued") and _lives(look, allocation) is False:
         return DIED
     return (own or QUEUED).replace("_", " ")
+
+
+def settled_word(recorded: str, own: str | None) -> str | None:
+    """Our word for a final state recorded in jobs.json by `--wait`; None while the
+    record says the job has not ended."""
+    if recorded == "OUT_OF_RETRIES":
+        return OUT_OF_RETRIES
+    if recorded == "STOPPED":
+        return STOPPED
+    if recorded.split()[:1] and recorded.split()[0] in SLURM_ENDED:
+        return shown_from_slurm(recorded.split()[0], own)
+    return None
 
 
 def scheduler_word(sched: scheduler.SchedulerState, own: str | None) -> str:

@@ -21,6 +21,12 @@ from launcher.identity import origin
 from launcher.job.config import job_config
 from launcher.plan.check_cache import CheckCache
 from launcher.plan.recipe import Recipe
+from launcher.plan.stage_needs import (
+    check_statistics,
+    check_train_data,
+    is_lightning_module,
+    trains,
+)
 
 
 def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str],
@@ -48,6 +54,7 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
         if named_optimizers(job):
             _check_parameter_groups(job)
         cache.remember(key, checked)
+    check_statistics(job, recipe.dir)  # reads the files: never remembered
     return job
 
 
@@ -66,22 +73,24 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
     check_top_level_keys(job, classes.values())
-    _check_optimizers(job, classes["lightning_module"])
+    _check_optimizers(job, classes)
+    check_train_data(job, classes)
     check_arguments(check_data(job), recipe_dir)
     return [*classes.values(), *_check_all_targets(job, recipe_dir),
             *_check_collate_fn(job, recipe_dir)]
 
 
-def _check_optimizers(job: Any, module_class: type) -> None:
+def _check_optimizers(job: Any, classes: dict[str, type]) -> None:
     """The optimizers as the config states them (either spelling, not both), when the
-    shared `configure_optimizers` reads them: a missing one is found now, not at fit."""
+    shared `configure_optimizers` reads them for training: a missing one is found now,
+    not at fit. A model that is itself a LightningModule brings its own."""
     from launcher.components.modeling.lightning_module import ESPnetLightningModule
     from launcher.components.modeling.optimizer_config import optimizer_entries
 
-    reads_config = getattr(module_class, "configure_optimizers", None) is \
-        ESPnetLightningModule.configure_optimizers
-    if reads_config or any(job.get(k) is not None for k in ("optim", "optimizer", "optims",
-                                                            "optimizers")):
+    reads_config = getattr(classes["lightning_module"], "configure_optimizers", None) is \
+        ESPnetLightningModule.configure_optimizers and not is_lightning_module(classes["model"])
+    given = any(job.get(k) is not None for k in ("optim", "optimizer", "optims", "optimizers"))
+    if given or (reads_config and trains(job, classes["system"])):
         optimizer_entries(job)
 
 

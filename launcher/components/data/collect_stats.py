@@ -37,12 +37,7 @@ STATS_KEYS_FILE = "stats_keys"
 
 def stats_dir(config: Mapping, run_dir: Path) -> Path:
     """The config's `stats_dir` (relative to the recipe folder), else `<run_dir>/stats`."""
-    configured = config.get("stats_dir")
-    if not configured:
-        return run_dir / layout.STATS_DIR
-    path = Path(str(configured))
-    recipe_dir = config.get("recipe_dir")
-    return path if path.is_absolute() or not recipe_dir else Path(recipe_dir) / path
+    return layout.stats_dir(config.get("stats_dir"), config.get("recipe_dir"), run_dir)
 
 
 def collect_feature_stats(model: torch.nn.Module, config: Mapping, out_dir: Path) -> list[Path]:
