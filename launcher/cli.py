@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 USAGE = """\
 launch RECIPE [OVERRIDES ...] [-m] [--config-name NAME] [--dry-run] [--wait]
@@ -19,7 +20,9 @@ launch retry SWEEP
 launch report [SWEEP]
 
 Run the recipe in folder RECIPE (e.g. egs3/tones/asr1) with its config
-RECIPE/conf/config.yaml and Hydra-style OVERRIDES.
+RECIPE/conf/config.yaml and Hydra-style OVERRIDES. A Lightning app laid out as
+lightning-hydra-template (RECIPE/configs/train.yaml, model: a LightningModule,
+data: a LightningDataModule) runs as it is: launch RECIPE --config-name train.
 
 examples:
   launch egs3/tones/asr1                                  run all default stages
@@ -55,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--multirun", action="store_true",
                         help="sweep: one run per combination of comma-separated values")
     parser.add_argument("-cn", "--config-name", default=None,
-                        help="config file in RECIPE/conf (default: config)")
+                        help="config file in RECIPE/conf or RECIPE/configs "
+                             "(default: config)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print each job's config, classes and the batch script; "
                              "submit nothing")
@@ -151,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepFailed as exc:
         print_jobs(exc.jobs)
         stopped = isinstance(exc, SweepStopped)
+        if not stopped:
+            print_causes(exc)
         print(f"launch: {'' if stopped else 'error: '}{exc}", file=sys.stderr)
         return exc.exit_code
     except LauncherError as exc:
@@ -180,30 +186,63 @@ def _ended_line(ended: BaseException) -> str:
 
 
 def print_jobs(jobs: Sequence) -> None:
-    """The closing summary: one line per job, then where to look."""
+    """The closing summary: one line per job, then where to look. A run folder is
+    named only once it exists; a failed job gets its exception line and its logs."""
+    from launcher.executors.outcome import where
+
     if len(jobs) == 1 and not jobs[0].job_id:
         if jobs[0].note:
             print(f"{jobs[0].note}")
-        print(f"run directory: {jobs[0].run_dir}")
+        print(where(jobs[0]))
         return
     from launcher.executors.registry import shown
 
     width = max(len(j.job_id) for j in jobs)
+    pad = " " * width
     print(f"{len(jobs)} job(s):")
     for job in jobs:
-        what = shown(job.overrides)
-        print(f"  {job.job_id:<{width}}  {job.state:<9}  {what}")
-        print(f"  {'':<{width}}  run directory: {job.run_dir}")
+        print(f"  {job.job_id:<{width}}  {job.state:<9}  {shown(job.overrides)}")
+        print(f"  {pad}  {where(job)}")
         if job.note:
-            print(f"  {'':<{width}}  {job.note}")
-        if job.failed:
-            print(f"  {'':<{width}}  log: {job.run_dir}/run.log  scheduler log: {job.stderr}")
+            print(f"  {pad}  {job.note}")
+        for line in _failure_lines(job):
+            print(f"  {pad}  {line}")
     if any(j.state == "QUEUED" for j in jobs):
         sweep = Path(jobs[0].stdout).parents[2] if jobs[0].stdout else None
         print(f"sweep: {sweep}")
         print(f"follow with: launch status {sweep} --watch   |   launch logs <run directory> -f"
               f"\n             launch cancel {sweep}   |   launch retry {sweep}   |   "
               f"launch report {sweep}")
+
+
+def _failure_lines(job: Any) -> list[str]:
+    """A failed job's exception line, then the logs that exist (run.log holds the
+    traceback; the scheduler's stderr what happened before the run began)."""
+    from launcher.executors.outcome import cause, has_folder
+    from launcher.layout import LOG_FILE
+
+    if not job.failed:
+        return []
+    if job.state == "STOPPED":
+        return [job.error] if job.error else []
+    logs = []
+    run_log = Path(job.run_dir) / LOG_FILE
+    if has_folder(job) and run_log.is_file():
+        logs.append(f"log: {run_log}")
+    if job.stderr and Path(job.stderr).is_file():
+        logs.append(f"scheduler log: {job.stderr}")
+    return [f"error: {cause(job)}", "  ".join(logs) or "it wrote no log"]
+
+
+def print_causes(exc: Any) -> None:
+    """On stderr, beside the error line, the cause and log of each failed job that
+    the error line does not name itself."""
+    from launcher.executors.outcome import cause, failure_line
+
+    said = str(exc)
+    for job in exc.jobs:
+        if job.failed and not (f"job {job.job_id} " in said and cause(job) in said):
+            print(f"launch: {failure_line(job)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def reconcile_trainer(trainer: Mapping, resources: Resources) -> dict[str, Any]:
         raise ConfigError(
             f"trainer.{key}={stated!r} contradicts the resources, which give {derived!r}",
             key=f"trainer.{key}", hint=f"state it once, in resources: {hint}, and remove "
-                                       f"trainer.{key}")
+                                       f"trainer.{key} (on the command line: ~trainer.{key})")
     if resources.world_size > 1 and options.get("strategy", "auto") == "auto":
         options["strategy"] = "ddp"
     return options

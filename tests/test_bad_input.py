@@ -126,7 +126,7 @@ def test_recipe_folder_that_does_not_exist(launch_cli, tmp_path):
 def test_recipe_folder_without_conf(launch_cli, tmp_path):
     (tmp_path / "bare").mkdir()
     code, _, err = launch_cli(tmp_path / "bare")
-    assert code == 2 and "has no conf/ folder" in err
+    assert code == 2 and "has no conf/ or configs/ folder" in err
 
 
 def test_unknown_config_name_lists_the_available_ones(launch_cli, toy_recipe):

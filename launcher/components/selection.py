@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.components.targets import locate, require_subclass
+from launcher.components.lightning_app import APP_MODULE, APP_SYSTEM, is_lightning_app
+from launcher.components.targets import locate, require_subclass, translate_target
 from launcher.errors import ConfigError
 
 
@@ -39,21 +40,39 @@ COMPONENTS = {
     "system": Component("system", "launcher.systems.base.system.System",
                         "launcher.systems.base.system.System", ("config",)),
 }
+APP_DEFAULTS = {"system": APP_SYSTEM, "lightning_module": APP_MODULE}
 REQUIRED_KEYS = ("model", "trainer")
 CONSTRUCTION_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 
+# `trainer._target_` naming Lightning's own Trainer (as a Lightning app's config does)
+# selects the launcher's wrapper, which builds that Trainer.
+LIGHTNING_TRAINERS = ("pytorch_lightning.Trainer", "pytorch_lightning.trainer.Trainer",
+                      "pytorch_lightning.trainer.trainer.Trainer")
+
+
 def target_of(config: Mapping, name: str) -> str:
-    """The dotted path the config selects for component `name` (or its default)."""
+    """The dotted path the config selects for component `name` (or its default: for a
+    Lightning app, `launcher.components.lightning_app` says which)."""
     component = COMPONENTS[name]
     block = config.get(name)
     target = block.get("_target_") if isinstance(block, Mapping) else None
+    if name == "trainer" and is_lightning_trainer(target):
+        target = None
+    if target is None and name in APP_DEFAULTS and is_lightning_app(config):
+        return APP_DEFAULTS[name]
     if target is None:
         if component.default is None:
             raise ConfigError(f"'{name}' needs a '_target_'", key=f"{name}._target_",
                               hint=f"e.g. '{name}: {{_target_: src.model.MyModel}}'")
         return component.default
     return target
+
+
+def is_lightning_trainer(target: object) -> bool:
+    """Whether a `trainer._target_` names Lightning's Trainer itself (in either package's
+    spelling), which the launcher's wrapper builds."""
+    return isinstance(target, str) and translate_target(target, None) in LIGHTNING_TRAINERS
 
 
 def component_class(config: Mapping, name: str, recipe_dir: Path | None = None) -> type:

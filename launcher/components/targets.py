@@ -98,6 +98,9 @@ def _import_longest_prefix(parts: list[str], target: str, key: str,
         except ModuleNotFoundError as exc:
             # Only a missing module on the path we are walking means "try shorter";
             # a missing import inside the user's own code is their bug to see.
+            if (exc.name or "").split(".")[0] == "lightning" \
+                    and importlib.util.find_spec("lightning") is None:
+                raise _unified_lightning(exc.name, target, key) from None
             if exc.name is None or not name.startswith(exc.name):
                 raise
     shown = parts[0] if not target.startswith(SRC_PREFIX) else "src"
@@ -105,6 +108,17 @@ def _import_longest_prefix(parts: list[str], target: str, key: str,
                       f"{_searched(target, recipe_dir)}", key=key,
                       hint="use a dotted path such as 'src.model.MyModel' or "
                            "'launcher.components.modeling.lightning_module.ESPnetLightningModule'")
+
+
+def _unified_lightning(missing: str, target: str, key: str) -> ConfigError:
+    """The code behind a target imports the unified `lightning` package, which is not
+    installed: the launcher trains with `pytorch_lightning`, the same API."""
+    return ConfigError(
+        f"cannot import '{target}': its code imports '{missing}', and the package "
+        "'lightning' is not installed (the launcher trains with pytorch_lightning)", key=key,
+        hint="import from pytorch_lightning instead (the same classes: `import "
+             "pytorch_lightning as L`, `from pytorch_lightning.callbacks import ...`); in the "
+             "config, lightning.pytorch.* targets are read as pytorch_lightning.*")
 
 
 def _shown(name: str, target: str, real: str) -> str:

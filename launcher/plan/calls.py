@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from launcher.components.selection import COMPONENTS
+from launcher.components.lightning_app import is_lightning_app
+from launcher.components.selection import COMPONENTS, is_lightning_trainer
 from launcher.components.targets import keys_named, locate
 from launcher.components.trainers.trainer import WRAPPER_KEYS
 from launcher.errors import ConfigError
@@ -110,8 +111,8 @@ def check_arguments(job: Any, recipe_dir: Path | None = None) -> None:
     plain = OmegaConf.to_container(config, resolve=False)
     for path in call_paths(plain):
         _check_call_at(config, path, recipe_dir)
-    if "seed" in config:
-        SEED.require(resolved(config, "seed"), key="seed")
+    if "seed" in config and not (config.seed is None and is_lightning_app(config)):
+        SEED.require(resolved(config, "seed"), key="seed")  # an app's null: not seeded
     _check_trainer_options(config)
     _check_dataloader(config)
 
@@ -132,6 +133,8 @@ def _check_call_at(config: Any, path: str, recipe_dir: Path | None) -> None:
         return
     obj = locate(target, key=f"{path}._target_", recipe_dir=recipe_dir)
     component = COMPONENTS.get(path)
+    if path == "trainer" and is_lightning_trainer(target):
+        return  # the launcher's wrapper builds it; its options are judged as the Trainer's
     if component is not None and component.arguments:  # keys are settings, not arguments
         require_contract(obj, component.arguments, key=f"{path}._target_", target=target)
         return

@@ -11,7 +11,9 @@ from launcher.conf import is_config_group as is_group_in
 from launcher.errors import ConfigError, clipped
 
 DEFAULT_CONFIG_NAME = "config"
-# The launcher's own config groups (hydra/launcher, cluster) sit behind the recipe's.
+# A recipe's config folder: ESPnet3's conf/, or configs/ as a lightning-hydra-template app
+# has it. The launcher's own config groups (hydra/launcher, cluster) sit behind it.
+CONFIG_FOLDERS = ("conf", "configs")
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,11 @@ class Recipe:
 
     @property
     def conf_dir(self) -> Path:
-        return self.dir / "conf"
+        """conf/, else configs/ (conf/ when there is neither, for the error to name)."""
+        for name in CONFIG_FOLDERS:
+            if (self.dir / name).is_dir():
+                return self.dir / name
+        return self.dir / CONFIG_FOLDERS[0]
 
     @property
     def config_file(self) -> Path:
@@ -37,14 +43,25 @@ def find_recipe(path: str | Path, config_name: str | None = None) -> Recipe:
                                "current directory)")
     recipe = Recipe(folder.resolve(), name)
     if not recipe.conf_dir.is_dir():
-        raise ConfigError(f"recipe folder '{path}' has no conf/ folder",
+        raise ConfigError(f"recipe folder '{path}' has no conf/ or configs/ folder",
                           hint=f"create {recipe.conf_dir}/{name}.yaml")
     if not recipe.config_file.is_file():
         found = sorted(p.stem for p in recipe.conf_dir.glob("*.yaml"))
         raise ConfigError(f"no config '{name}.yaml' in {recipe.conf_dir}",
-                          hint=f"choose one with --config-name: {', '.join(found)}"
-                          if found else "create it")
+                          hint=_config_name_hint(found, given=config_name is not None))
     return recipe
+
+
+def _config_name_hint(found: list[str], given: bool) -> str:
+    """Which --config-name to pass: `train` for an app shaped like the Lightning-Hydra
+    template (configs/train.yaml), else the configs there."""
+    if not found:
+        return "create it"
+    if not given and "train" in found:
+        others = [n for n in found if n != "train"]
+        return "pass --config-name train" + (f" (or one of: {', '.join(others)})"
+                                             if others else "")
+    return f"choose one with --config-name: {', '.join(found)}"
 
 
 def compose(recipe: Recipe, overrides: Sequence[str]):  # -> DictConfig

@@ -57,11 +57,13 @@ def job_time_as_text(node: Any) -> Any:
 def check_interpolations(config: Any, recipe_dir: Path | None = None) -> None:
     """Every `${...}` resolves, except those only a running job can resolve. The keys
     the job sets stand for themselves (`recipe_dir` is itself when given, so that
-    `${load_line:${recipe_dir}/tokens.txt}` reads the file the job will read)."""
+    `${load_line:${recipe_dir}/tokens.txt}` reads the file the job will read). One that
+    leads to a job-time value (`${paths.output_dir}/ckpts` with `output_dir:
+    ${hydra:runtime.output_dir}`) resolves to it as written."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    probe = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+    probe = OmegaConf.create(job_time_as_text(OmegaConf.to_container(config, resolve=False)))
     for key in JOB_KEYS:  # the job sets them, whatever the config said
         probe[key] = f"<{key}>"
     if recipe_dir is not None:

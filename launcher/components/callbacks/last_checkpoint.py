@@ -27,7 +27,7 @@ class LastCheckpoint(ModelCheckpoint):
     def __init__(self, duties: tuple[Any, ...] = (), **checkpoint: Any) -> None:
         super().__init__(**checkpoint)
         self.duties = tuple(duties)
-        self._calls = {hook: [getattr(d, hook) for d in self.duties if hasattr(d, hook)]
+        self._calls = {hook: [getattr(d, hook) for d in self.duties if _implements(d, hook)]
                        for hook in HOOKS}
         self._batch_end = self._calls["on_train_batch_end"]  # every step: one lookup less
 
@@ -61,3 +61,13 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         self._pass_on("on_train_epoch_end", trainer, pl_module)
+
+
+def _implements(duty: Any, hook: str) -> bool:
+    """Whether the duty has the hook, other than as Lightning's empty one (a duty that is a
+    Callback, such as the learning-rate monitor, has every hook, with Lightning's own
+    arguments, which the calls here do not pass)."""
+    from pytorch_lightning.callbacks import Callback
+
+    method = getattr(type(duty), hook, None)
+    return method is not None and method is not getattr(Callback, hook, None)

@@ -72,6 +72,8 @@ def check_logger_spec(spec: Any) -> None:
         return
     for i, item in enumerate(as_list(spec)):
         key = "trainer.logger" if not is_sequence(spec) else f"trainer.logger[{i}]"
+        if _built(item, "pytorch_lightning.loggers", "Logger"):
+            continue  # built by a System (a Lightning app's `logger:` blocks)
         if isinstance(item, Mapping):
             if "_target_" not in item:
                 raise ConfigError("a logger block needs a '_target_'", key=key,
@@ -92,8 +94,10 @@ def check_profiler_spec(spec: Any) -> None:
 
 
 def check_callbacks_spec(specs: Any) -> None:
-    if not is_sequence(specs) or not all(isinstance(s, Mapping) and "_target_" in s
-                                          for s in specs):
+    """A list of `_target_` blocks (or, from a System, of callbacks already built)."""
+    if not is_sequence(specs) or not all(
+            (isinstance(s, Mapping) and "_target_" in s)
+            or _built(s, "pytorch_lightning.callbacks", "Callback") for s in specs):
         raise ConfigError("callbacks must be a list of {_target_: ...} blocks",
                           key="trainer.callbacks",
                           hint="e.g. callbacks: [{_target_: "
@@ -140,7 +144,9 @@ def build_loggers(spec: Any, exp_dir: Path) -> Any:
     items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
     loggers = []
     for item in items:
-        if isinstance(item, Mapping):
+        if _built(item, "pytorch_lightning.loggers", "Logger"):
+            loggers.append(item)
+        elif isinstance(item, Mapping):
             loggers.append(instantiate(item))
         elif item == "csv":
             from launcher.components.trainers.csv_logger import ResumableCSVLogger
@@ -185,4 +191,13 @@ def build_callbacks(specs: Any) -> list:
     if not specs:
         return []
     check_callbacks_spec(specs)
-    return [build(s, f"trainer.callbacks[{i}]") for i, s in enumerate(specs)]
+    return [s if not isinstance(s, Mapping) else build(s, f"trainer.callbacks[{i}]")
+            for i, s in enumerate(specs)]
+
+
+def _built(item: Any, module: str, name: str) -> bool:
+    """Whether `item` is already a Lightning object of that kind (a YAML file cannot give
+    one: a System hands them over, built from blocks of its own)."""
+    import importlib
+
+    return isinstance(item, getattr(importlib.import_module(module), name))
