@@ -58,6 +58,16 @@ def log_file(rank: int) -> str:
     return LOG_FILE if rank == 0 else f"run.rank{rank}.log"
 
 
+def run_log(run_dir: str | Path) -> Path:
+    """A run's log: run.log; in the folder of a plain Hydra app's job, Hydra's own
+    `<job name>.log` (the only log file there)."""
+    path = Path(run_dir) / LOG_FILE
+    if path.is_file():
+        return path
+    others = sorted(Path(run_dir).glob("*.log")) if Path(run_dir).is_dir() else []
+    return others[0] if len(others) == 1 else path
+
+
 def averaged_file(monitor: str, count: int) -> str:
     """ESPnet's name: `valid/loss` averaged over 3 checkpoints is valid.loss.ave_3best.pth."""
     return f"{monitor.replace('/', '.')}.ave_{count}best.pth"

@@ -24,7 +24,7 @@ def logs(target: str, follow: bool = False, err: bool = False) -> int:
                             "try without --err")
     if not err and not Path(job.run_dir).is_dir():
         raise LauncherError(_no_folder(sweep, job))
-    path = Path(job.stderr if err else Path(job.run_dir) / layout.LOG_FILE)
+    path = Path(job.stderr) if err else layout.run_log(job.run_dir)
     if not path.is_file():
         raise LauncherError(_no_log(sweep, job, path))
     with open(path, errors="replace") as file:

@@ -124,7 +124,7 @@ def log_of(job: SubmittedJob, look: Look) -> str:
     """The run's run.log once its folder exists; before that (or when the job ended
     without making one) the scheduler's stderr if it was written; else "-"."""
     if look.folder:
-        return str(Path(job.run_dir) / layout.LOG_FILE)
+        return str(layout.run_log(job.run_dir))
     return job.stderr if job.stderr and Path(job.stderr).is_file() else "-"
 
 
