@@ -13,7 +13,20 @@ from hydra.test_utils.launcher_common_tests import (
     IntegrationTestSuite,
     LauncherTestSuite,
 )
-from pytest import mark
+from pytest import fixture, mark
+
+
+@fixture(autouse=True)
+def fresh_version_base():
+    """As in a fresh process: no version_base chosen yet (launch's own runs choose 1.3 in
+    the test process, which would change Hydra's defaults for the suites' apps)."""
+    from hydra.version import _UNSPECIFIED_, VersionBase
+
+    base = VersionBase.instance()
+    before, base.version_base = base.version_base, _UNSPECIFIED_
+    yield
+    base.version_base = before
+
 
 BATCHES = ["hydra/sweeper=basic", "hydra.sweeper.max_batch_size=2"]
 QUIET = ["-m", "hydra/hydra_logging=disabled", "hydra/job_logging=disabled"]
