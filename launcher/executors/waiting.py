@@ -13,6 +13,7 @@ from typing import Any
 
 from launcher.executors.outcome import describe
 from launcher.executors.registry import SubmittedJob, Sweep
+from launcher.metrics_file import best_value
 from launcher.states import (
     SLURM_ENDED,
     SLURM_REQUEUED,
@@ -93,17 +94,6 @@ def settle(job: Any, record: SubmittedJob) -> None:
     elif run_state == STOPPED and record.state != "COMPLETED":
         record.state = "STOPPED"
         record.error = "stopped by a signal; launch retry (or the same command) continues it"
-
-
-def best_value(run_dir: str) -> float | None:
-    from launcher.metrics_file import metric_history, tracked_metric
-
-    problems: list[str] = []  # a damaged metrics.csv gives what it can; status notes it
-    metric, mode = tracked_metric(run_dir, problems)
-    values = [v for _, v in metric_history(run_dir, metric, problems)]
-    if not values:
-        return None
-    return min(values) if mode == "min" else max(values)
 
 
 def _first_line(text: str) -> str:
