@@ -46,9 +46,9 @@ def lr_values(jobs: int) -> str:
     return ",".join(f"{(i + 1) * 1e-4:.4f}" for i in range(jobs))
 
 
-def launch_command(exp_root: Path, jobs: int) -> list[str]:
+def launch_command(exp_root: Path, jobs: int, *extra: str) -> list[str]:
     return [LAUNCH, str(RECIPE), "hydra/launcher=slurm", f"exp_root={exp_root}",
-            "+cluster.sbatch.hold=true", "-m", f"optim.lr={lr_values(jobs)}"]
+            "+cluster.sbatch.hold=true", *extra, "-m", f"optim.lr={lr_values(jobs)}"]
 
 
 def hydra_command(sweep_dir: Path, jobs: int) -> list[str]:
@@ -139,7 +139,7 @@ def run_section(ctx: Context) -> Section:
         return section
     work = ctx.folder("b3")
     shims = SchedulerShims(work / "shims")
-    first_runs, again_runs, hydra_runs, floors = [], [], [], []
+    first_runs, again_runs, hydra_runs, floors, bare_runs = [], [], [], [], []
     try:
         for rep in range(ctx.reps):
             ctx.log(f"B3 {jobs}-job sweep, repetition {rep + 1}/{ctx.reps}")
@@ -149,6 +149,9 @@ def run_section(ctx: Context) -> Section:
                 shims, launch_command(work / f"first.{rep}", jobs), jobs, state))
             again_runs.append(submit_launch(
                 shims, launch_command(work / f"again.{rep}", jobs), jobs, state))
+            bare_runs.append(submit_launch(
+                shims, launch_command(work / f"bare.{rep}", jobs, "snapshot=false"), jobs,
+                state))
             floors.append(import_floor())
     finally:
         shims.cancel_all()
@@ -161,6 +164,7 @@ def run_section(ctx: Context) -> Section:
     again = section.add(Figure(f"{jobs} jobs queued: launch -m, again (checks remembered)",
                                [r["queued"] for r in again_runs], "s", baseline=hydra,
                                target=target))
+    add_snapshot_figures(section, again_runs, bare_runs, work / "first.0")
     section.add(Figure("floor of a first launch: python -c 'import pytorch_lightning'",
                        floors, "s"))
     section.add(Figure("first launch less that floor", [r["queued"] - f for r, f in
@@ -200,6 +204,21 @@ def run_section(ctx: Context) -> Section:
         "the Lightning import alone, measured in the same run: no check of the classes can "
         "be faster, and the Hydra app does none.")
     return section
+
+
+def add_snapshot_figures(section: Section, again_runs: list, bare_runs: list,
+                         exp_root: Path) -> None:
+    """What the code snapshot adds to a launch: the same launch without it, in the same
+    run, and the size of the copy (one per launch, shared by all its jobs)."""
+    bare = section.add(Figure("jobs queued: launch -m, again, snapshot=false",
+                              [r["queued"] for r in bare_runs], "s"))
+    section.add(Figure("jobs queued: launch -m, again, with the code snapshot (default)",
+                       [r["queued"] for r in again_runs], "s", baseline=bare))
+    abouts = [json.loads(p.read_text()) for p in exp_root.glob("sweeps/*/code/snapshot.json")]
+    section.add(Figure("code snapshot of the sweep: bytes", [a["bytes"] for a in abouts],
+                       "bytes"))
+    section.add(Figure("code snapshot of the sweep: files", [a["files"] for a in abouts],
+                       "files"))
 
 
 def add_compose_figures(ctx: Context, section: Section) -> None:

@@ -6,6 +6,8 @@
         status.json                 state, who runs it, how it ended
         progress.json               epoch, step, loss, speed (for `launch status`)
         metrics.csv                 every logged metric, kept across resumes
+        record.json, git.diff       what produced the run, attempt by attempt (`launch show`)
+        trackers.json               the ids of its TensorBoard/MLflow/W&B runs, reused on resume
         checkpoints/                last.ckpt, the best per criterion, periodic-*
         <metric>.ave_<k>best.pth    the average of a criterion's best (valid.loss.ave_3best.pth)
         stats/                      collect_stats (unless the config sets stats_dir):
@@ -15,6 +17,8 @@
         .lock                       held by the process that trains the run
     <exp_root>/sweeps/<id>/         one launch through an executor
         jobs.json                   what was submitted (`launcher.executors.registry`)
+        launch.json, git.diff       the launch's facts for its runs' records
+        code/                       the code the jobs import (`launcher.snapshot`)
         .submitit/                  the scheduler's logs and submitit's files
         report.csv, *.png           `launch report`
 
@@ -44,6 +48,9 @@ PHASE_FILE = "phase.json"
 FINAL_WEIGHTS = "final.pth"
 LOCK_FILE = ".lock"
 TENSORBOARD_DIR = "tensorboard"
+TRACKERS_FILE = "trackers.json"
+RECORD_FILE = "record.json"
+GIT_DIFF_FILE = "git.diff"
 
 SWEEPS_DIR = "sweeps"
 REGISTRY = "jobs.json"

@@ -38,11 +38,14 @@ def recipe_package_name(recipe_dir: Path) -> str:
 
 
 def import_recipe_package(recipe_dir: Path) -> str:
-    """Make `recipe_dir/src` importable under its unique name; return that name."""
+    """Make `recipe_dir/src` importable under its unique name; return that name. In a
+    job that runs from a code snapshot, the snapshot's copy of `src` is imported."""
+    from launcher.snapshot.use import code_dir
+
     name = recipe_package_name(recipe_dir)
     if name in sys.modules:
         return name
-    src = Path(recipe_dir).resolve() / SRC
+    src = code_dir(recipe_dir).resolve() / SRC
     _FINDER.packages[name] = str(src)
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)

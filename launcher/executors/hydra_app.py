@@ -69,10 +69,11 @@ def run_hydra(conf_dir: Path, config_name: str, overrides: Sequence[str],
 
     from launcher.compat.hydra import main_hydra
     from launcher.job.task import run_job
+    from launcher.snapshot.use import source_recipe_dir
 
     version.setbase("1.3")
     register_log_name_resolver()
-    register_espnet3_resolvers(conf_dir.parent)  # the jobs register them again
+    register_espnet3_resolvers(source_recipe_dir(conf_dir))  # the jobs register them again
     GlobalHydra.instance().clear()
     hydra = main_hydra(conf_dir, task_name="run")
     try:

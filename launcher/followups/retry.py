@@ -40,7 +40,8 @@ def retry(target: str, launch: Callable[..., Any]) -> int:
         return 0
     for job in again:
         (new,) = launch(sweep.recipe, [*job.overrides, f"hydra/launcher={sweep.backend}"],
-                        config_name=sweep.config_name, multirun=True)
+                        config_name=sweep.config_name, multirun=True,
+                        code_from=Path(sweep.sweep_dir))  # the code it was launched with
         # The sweep's own table follows the run to its new job.
         job.job_id, job.stdout, job.stderr = new.job_id, new.stdout, new.stderr
         job.state, job.submitted, job.error = new.state, new.submitted, None

@@ -105,8 +105,11 @@ def configured_exp_dir(config: Any, recipe_dir: Path) -> Path | None:
 
 
 def recipe_dir_of(config_sources: Sequence[Mapping]) -> Path:
-    """The recipe folder: the parent of the primary config folder Hydra loaded."""
-    return config_dir_of(config_sources).parent
+    """The recipe folder: the parent of the primary config folder Hydra loaded (for a
+    job composed from a code snapshot, the folder the snapshot was taken from)."""
+    from launcher.snapshot.use import source_recipe_dir
+
+    return source_recipe_dir(config_dir_of(config_sources))
 
 
 def config_dir_of(config_sources: Sequence[Mapping]) -> Path:

@@ -65,9 +65,11 @@ def run_job(cfg: Any) -> RunResult:
 
     from launcher.job import runlock
     from launcher.job.espnet3_resolvers import register_espnet3_resolvers
+    from launcher.snapshot.use import activate as activate_snapshot
 
     use_allocated_cpus()
     runtime = HydraConfig.get().runtime
+    activate_snapshot(config_dir_of(runtime.config_sources))  # the code it was launched with
     register_espnet3_resolvers(recipe_dir_of(runtime.config_sources))
     run_dir = Path(runtime.output_dir)
     lead = process_rank() == 0
@@ -101,6 +103,7 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> RunResult:
     if lead:
         write_status(run_dir, RUNNING, restarts=restart_count(), config=_fingerprint(cfg),
                      started=time.strftime("%Y-%m-%dT%H:%M:%S"), error=None, **identity())
+        _record_attempt(run_dir, recipe_dir, cfg)
     try:
         system = component_class(job, "system", recipe_dir)(config=job)
         stages = system.check_stages(job["stages"])
@@ -137,6 +140,24 @@ def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> RunResult:
         done = status_as_far_as_readable(run_dir).get("stages_done") or []
         write_status(run_dir, COMPLETED, stages_done=sorted({*done, *stages}))
     return RunResult(str(run_dir), best_value(run_dir))
+
+
+def _record_attempt(run_dir: Path, recipe_dir: Path, cfg: Any) -> None:
+    """Add this attempt to the run's record.json, with the facts of the launch that
+    submitted it (computed here for a job started some other way)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from launcher.launch_file import launch_facts_for_job
+    from launcher.run_record import launch_facts, record_attempt
+
+    hydra = HydraConfig.get()
+    handed = launch_facts_for_job(Path(str(hydra.sweep.dir)) if hydra.sweep.dir else None)
+    facts, diff = handed or launch_facts(recipe_dir, ["launch", str(recipe_dir),
+                                                      *hydra.overrides.task])
+    try:
+        record_attempt(run_dir, facts, diff)
+    except OSError as exc:
+        log.error("could not write the run's record in %s: %s", run_dir, exc)
 
 
 def _fingerprint(cfg: Any) -> str:

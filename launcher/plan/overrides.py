@@ -16,8 +16,8 @@ from launcher.identity import override_key
 
 # Keys every recipe has, whether or not its config file spells them out: the
 # launcher's own settings and the optional class selections.
-LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "lightning_module", "system",
-                 "resources", "requeue")
+LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "snapshot", "lightning_module",
+                 "system", "resources", "requeue")
 GROUPS = ("cluster", "trainer")  # chosen as `key=option`: the launcher adds the `+`
 BACKENDS = ("local", "slurm")
 

@@ -1,5 +1,6 @@
 """A tiny regression model and data set for fast tests of the training path."""
 
+import logging
 import time
 
 import torch
@@ -20,6 +21,8 @@ class Regressor(nn.Module):
         self.step_sleep_s = step_sleep_s  # slows steps down so tests can act mid-run
         self.nan_every = nan_every  # every n-th training batch has a NaN loss
         self.batches = 0
+        if getattr(self, "VERSION", None):  # set by tests of code snapshots
+            logging.getLogger("launcher").info("code version %s", self.VERSION)
 
     def forward(self, x, y):
         if self.fail and self.training:
