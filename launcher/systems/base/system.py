@@ -69,13 +69,29 @@ class System:
         return stages
 
     def run(self, stages: Iterable[str]) -> None:
+        """Run `stages` in order, skipping those an earlier attempt (a requeue, a
+        relaunch) finished with the same config and whose outputs are all there
+        (`launcher.systems.base.stage_record`); record each one as it finishes."""
         from launcher.ranks import process_rank
         from launcher.signals import stop_between_stages
+        from launcher.systems.base.stage_record import StageRecord
 
-        for name in self.check_stages(stages):
-            stop_between_stages(self.exp_dir, process_rank() == 0, f"before stage {name}")
+        names = self.check_stages(stages)
+        lead = process_rank() == 0
+        # Read once, before this attempt records anything: every rank decides alike.
+        record = StageRecord.read(self.exp_dir, self.config)
+        for name in names:
+            stop_between_stages(self.exp_dir, lead, f"before stage {name}")
+            decision = record.decide(self, name)
+            if decision.skip:
+                log.info("stage %s: skipped, %s", name, decision.why)
+                continue
+            if decision.why:
+                log.info("stage %s: %s", name, decision.why)
             log.info("stage %s: start", name)
             getattr(self, name)()
+            if lead:
+                record.record(name)
             log.info("stage %s: done", name)
 
     # ---- building blocks ----------------------------------------------------
