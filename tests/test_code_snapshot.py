@@ -85,6 +85,26 @@ def test_dry_run_says_what_is_copied_and_a_sweep_copies_it_once(launch_cli, toy_
     assert not (sweep / "code" / "recipe" / "exp").exists()
 
 
+def test_a_job_imports_the_recipe_and_local_packages_from_the_snapshot(
+        launch_cli, toy_recipe, tmp_path, monkeypatch, one_torch_thread):
+    lib = tmp_path / "lib"
+    (lib / "mylocal").mkdir(parents=True)
+    (lib / "mylocal" / "__init__.py").write_text("WHERE = __file__\n")
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.setenv("PYTHONPATH", str(lib))  # where the jobs would find it too
+    model = toy_recipe / "src" / "model.py"
+    model.write_text(model.read_text() + "\nimport mylocal\n\n"
+                     "Regressor.VERSION = mylocal.WHERE + ',' + __file__\n")
+    exp = toy_recipe / "exp"
+    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1",
+                                "trainer.max_epochs=1")
+    assert code == 0, err
+    (sweep,) = (exp / "sweeps").iterdir()
+    where = re.findall(r"code version (\S+)", (only_run(exp) / "run.log").read_text())
+    assert where == [f"{sweep}/code/lib/mylocal/__init__.py,"
+                     f"{sweep}/code/recipe/src/model.py"]
+
+
 def test_snapshot_false_copies_nothing(launch_cli, toy_recipe):
     exp = toy_recipe / "exp"
     code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
