@@ -18,6 +18,8 @@ launch logs RUN [-f] [--err]
 launch cancel SWEEP|RUN
 launch retry SWEEP
 launch report [SWEEP]
+launch show RUN
+launch diff RUN_A RUN_B
 
 Run the recipe in folder RECIPE (e.g. egs3/tones/asr1) with its config
 RECIPE/conf/config.yaml and Hydra-style OVERRIDES. A Lightning app laid out as
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("status", "logs", "cancel", "retry", "report")
+COMMANDS = ("status", "logs", "cancel", "retry", "report", "show", "diff")
 
 
 def build_command_parser() -> argparse.ArgumentParser:
@@ -97,6 +99,18 @@ def build_command_parser() -> argparse.ArgumentParser:
                        ("report", "CSV and figures for a sweep")):
         sub = commands.add_parser(name, prog=f"launch {name}", help=text, description=text)
         sub.add_argument("target", nargs="?" if name == "report" else None)
+    show = commands.add_parser(
+        "show", prog="launch show", help="what produced a run: command, git, versions, jobs",
+        description="Print a run's record.json: the command, the git commit (and git.diff of "
+                    "uncommitted changes), the launcher, Python and library versions, the "
+                    "code digest, and one line per attempt (host, SLURM job, restart, GPUs).")
+    show.add_argument("target", metavar="RUN", help="run folder")
+    diff = commands.add_parser(
+        "diff", prog="launch diff", help="config keys and record fields two runs differ in",
+        description="Print the config keys (config.yaml) two runs differ in, then the record "
+                    "fields: command, git commit and changes, versions, code digest and files.")
+    diff.add_argument("run_a", metavar="RUN_A", help="run folder")
+    diff.add_argument("run_b", metavar="RUN_B", help="run folder")
     return parser
 
 
@@ -120,6 +134,14 @@ def run_command(argv: Sequence[str]) -> int:
         from launcher.followups.cancel import cancel
 
         return cancel(args.target)
+    if args.command == "show":
+        from launcher.followups.show import show as show_record
+
+        return show_record(args.target)
+    if args.command == "diff":
+        from launcher.followups.diff import diff
+
+        return diff(args.run_a, args.run_b)
     from launcher.followups.retry import retry
     from launcher.launch import launch
 

@@ -11,12 +11,14 @@ local job is handed them in memory.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 LAUNCH_FILE = "launch.json"
 DIFF_FILE = "git.diff"
 _HANDED: dict[str, Any] = {}
+log = logging.getLogger("launcher")
 
 
 def write_launch_file(sweep_dir: Path, facts: dict, diff: str) -> None:
@@ -36,10 +38,16 @@ def hand_over(facts: dict, diff: str) -> None:
 def launch_facts_for_job(sweep_dir: Path | None) -> tuple[dict, str] | None:
     """The facts of the launch that submitted this job; None when none were left (a job
     started some other way)."""
+    from launcher.bookkeeping import read_json
+
     if sweep_dir is not None and (Path(sweep_dir) / LAUNCH_FILE).is_file():
-        facts = json.loads((Path(sweep_dir) / LAUNCH_FILE).read_text())
+        readout = read_json(Path(sweep_dir) / LAUNCH_FILE)
+        if readout.data is None:  # damaged: the job computes its own facts instead
+            log.warning("%s; the run's record is made from what the job sees",
+                        readout.damage)
+            return None
         diff_file = Path(sweep_dir) / DIFF_FILE
-        return facts, diff_file.read_text() if diff_file.is_file() else ""
+        return readout.data, diff_file.read_text() if diff_file.is_file() else ""
     if _HANDED:
         return _HANDED["facts"], _HANDED["diff"]
     return None
