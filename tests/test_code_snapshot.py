@@ -96,7 +96,7 @@ def test_a_job_imports_the_recipe_and_local_packages_from_the_snapshot(
     model.write_text(model.read_text() + "\nimport mylocal\n\n"
                      "Regressor.VERSION = mylocal.WHERE + ',' + __file__\n")
     exp = toy_recipe / "exp"
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1",
+    code, _out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1",
                                 "trainer.max_epochs=1")
     assert code == 0, err
     (sweep,) = (exp / "sweeps").iterdir()
@@ -123,24 +123,24 @@ def test_changed_code_is_not_resumed_silently(launch_cli, toy_recipe, one_torch_
     exp = toy_recipe / "exp"
     set_version(toy_recipe, "A")
     epochs(1)
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}")
+    code, _out, err = launch_cli(toy_recipe, f"exp_root={exp}")
     assert code == 0, err
     run = only_run(exp)
     set_version(toy_recipe, "B")
     epochs(2)  # a config change continues the run; the code change is what is refused
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}")
+    code, _out, err = launch_cli(toy_recipe, f"exp_root={exp}")
     assert code == 2 and "Traceback" not in err
     (line,) = err.strip().splitlines()
     assert f"run {run} has checkpoints made by other code (src/model.py changed)" in line
     assert "resume=force" in line and "resume=false" in line
     assert versions(run) == ["A"]
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "resume=force")
+    code, _out, err = launch_cli(toy_recipe, f"exp_root={exp}", "resume=force")
     assert code == 0, err
     assert versions(run) == ["A", "B"]
     assert "resuming from" in (run / "run.log").read_text()
     # The same code again: resumed without being asked.
     epochs(3)
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}")
+    code, _out, err = launch_cli(toy_recipe, f"exp_root={exp}")
     assert code == 0, err
     assert versions(run) == ["A", "B", "B"]
     record = json.loads((run / "record.json").read_text())
@@ -190,7 +190,7 @@ def test_snapshot_of_a_retry_is_the_first_launch_s(launch_cli, toy_recipe, tmp_p
     from launcher.launch import launch
 
     exp = toy_recipe / "exp"
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
+    code, _out, _err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
                                 "trainer.max_epochs=1", "+model.fail=true")
     assert code == 1
     (sweep,) = (exp / "sweeps").iterdir()

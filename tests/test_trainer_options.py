@@ -47,8 +47,8 @@ def test_loggers(tmp_path):
     assert isinstance(csv, ResumableCSVLogger) and csv.log_dir.rstrip("/") == str(tmp_path)
     assert isinstance(tensorboard, TensorBoardLogger)
     assert build_loggers(False, tmp_path) is False
-    with pytest.raises(ConfigError, match="unknown logger 'wandb'"):
-        build_loggers("wandb", tmp_path)
+    with pytest.raises(ConfigError, match="unknown logger 'comet'"):
+        build_loggers("comet", tmp_path)
 
 
 def test_best_model_criteria_make_one_checkpoint_callback_each_plus_last(tmp_path):

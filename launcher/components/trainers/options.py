@@ -1,7 +1,8 @@
 """The `trainer:` block's own spellings: strategies, loggers and profilers by name.
 
     strategy:  auto | ddp | fsdp | {name: ddp|fsdp, <options>} | {_target_: ...}
-    logger:    csv (default) | tensorboard | [csv, tensorboard] | false | {_target_: ...}
+    logger:    csv (default) | tensorboard | mlflow | wandb | [csv, mlflow] | false |
+               {_target_: ...}   (trackers continue across resumes: `trackers`)
     profiler:  simple | advanced | pytorch | {_target_: ...}
     callbacks: [{_target_: ...}, ...]
 
@@ -13,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from launcher import layout
 from launcher.components.callbacks.criteria import is_sequence
 from launcher.errors import ConfigError
 
@@ -25,7 +25,7 @@ def as_list(value: Any) -> list:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
-LOGGERS = ("csv", "tensorboard")
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 
 
 PROFILERS = ("simple", "advanced", "pytorch")
@@ -68,6 +68,10 @@ def strategy_names() -> list[str]:
 
 
 def check_logger_spec(spec: Any) -> None:
+    """Known names or `_target_` blocks, their tracker packages installed (this runs
+    while planning: a missing package would otherwise fail the job once queued)."""
+    from launcher.components.trainers.trackers import check_tracker
+
     if spec in (None, False, True):
         return
     for i, item in enumerate(as_list(spec)):
@@ -79,10 +83,13 @@ def check_logger_spec(spec: Any) -> None:
                 raise ConfigError("a logger block needs a '_target_'", key=key,
                                   hint="e.g. {_target_: pytorch_lightning.loggers.CSVLogger, "
                                        "save_dir: ...}")
+            check_tracker(item, key)
         elif item not in LOGGERS:
             raise ConfigError(f"unknown logger {item!r}", key=key,
                               hint=f"use {', '.join(LOGGERS)}, a list of them, false, or a "
                                    "{_target_: ...} block")
+        else:
+            check_tracker(item, key)
 
 
 def check_profiler_spec(spec: Any) -> None:
@@ -137,30 +144,32 @@ def _timeouts(options: dict) -> dict:
 
 
 def build_loggers(spec: Any, exp_dir: Path) -> Any:
+    """The loggers; trackers (TensorBoard, MLflow, W&B) continue the tracker run of the
+    run folder's earlier attempts (`launcher.components.trainers.trackers`)."""
     from hydra.utils import instantiate
+
+    from launcher.components.trainers.trackers import Trackers
 
     if spec in (None, False):
         return False
     items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
-    loggers = []
+    loggers, trackers = [], Trackers(exp_dir)
     for item in items:
         if _built(item, "pytorch_lightning.loggers", "Logger"):
             loggers.append(item)
+        elif (tracker := trackers.build(item)) is not None:
+            loggers.append(tracker)
         elif isinstance(item, Mapping):
             loggers.append(instantiate(item))
         elif item == "csv":
             from launcher.components.trainers.csv_logger import ResumableCSVLogger
 
             loggers.append(ResumableCSVLogger(save_dir=str(exp_dir), name="", version=""))
-        elif item == "tensorboard":
-            from pytorch_lightning.loggers import TensorBoardLogger
-
-            loggers.append(TensorBoardLogger(save_dir=str(exp_dir), name=layout.TENSORBOARD_DIR,
-                                             version=""))
         else:
             raise ConfigError(f"unknown logger '{item}'", key="trainer.logger",
-                              hint="use csv, tensorboard, a list of them, false, "
+                              hint=f"use {', '.join(LOGGERS)}, a list of them, false, "
                                    "or a {_target_: ...} block")
+    trackers.save()
     return loggers
 
 

@@ -4,7 +4,7 @@ Keys are those of `pytorch_lightning.Trainer`, plus a few the wrapper
 translates so that a YAML file can say them:
 
     strategy:  auto | ddp | fsdp | {name: ddp|fsdp, <options>} | {_target_: ...}
-    logger:    csv (default) | tensorboard | [csv, tensorboard] | false | {_target_: ...}
+    logger:    csv (default) | tensorboard | mlflow | wandb | a list | false | {_target_: ...}
     profiler:  simple | advanced | pytorch | {_target_: ...}
     callbacks: [{_target_: ...}, ...]
     average_checkpoints: true   keep each criterion's top-k averaged in one model file
