@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,26 +62,13 @@ def test_installed_standard_and_the_launcher_itself_are_not_copied():
 
 
 # ---- the snapshot, what the dry run says ---------------------------------------------
-def test_dry_run_says_what_is_copied_and_a_sweep_copies_it_once(launch_cli, toy_recipe,
-                                                                one_torch_thread):
+def test_dry_run_says_what_is_copied(launch_cli, toy_recipe):
     exp = toy_recipe / "exp"
     code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
                                 "trainer.max_epochs=1", "--dry-run")
     assert code == 0, err
     assert re.search(r"code snapshot: \d+ files, \d+ KiB -> .*/sweeps/.*/code", out)
     assert not exp.exists()
-    code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
-                                "trainer.max_epochs=1")
-    assert code == 0, err
-    (sweep,) = (exp / "sweeps").iterdir()
-    about = json.loads((sweep / "code" / "snapshot.json").read_text())
-    assert about["recipe_dir"] == str(toy_recipe.resolve()) and about["files"] >= 4
-    assert (sweep / "code" / "recipe" / "src" / "model.py").read_text() == \
-        (toy_recipe / "src" / "model.py").read_text()
-    runs = [p for p in exp.iterdir() if p.name != "sweeps"]
-    assert len(runs) == 2 and all((r / "checkpoints" / "last.ckpt").is_file() for r in runs)
-    # Paths of the recipe stay the recipe's: the runs are in its exp/, not in the copy.
-    assert not (sweep / "code" / "recipe" / "exp").exists()
 
 
 def test_a_job_imports_the_recipe_and_local_packages_from_the_snapshot(
@@ -100,6 +86,11 @@ def test_a_job_imports_the_recipe_and_local_packages_from_the_snapshot(
                                 "trainer.max_epochs=1")
     assert code == 0, err
     (sweep,) = (exp / "sweeps").iterdir()
+    about = json.loads((sweep / "code" / "snapshot.json").read_text())
+    assert about["recipe_dir"] == str(toy_recipe.resolve())
+    assert about["packages"] == {"mylocal": str(lib / "mylocal")} and about["files"] >= 4
+    assert (sweep / "code" / "recipe" / "src" / "model.py").read_text() == model.read_text()
+    assert not (sweep / "code" / "recipe" / "exp").exists()  # runs stay in the recipe's exp/
     where = re.findall(r"code version (\S+)", (only_run(exp) / "run.log").read_text())
     assert where == [f"{sweep}/code/lib/mylocal/__init__.py,"
                      f"{sweep}/code/recipe/src/model.py"]
@@ -179,23 +170,23 @@ def test_queued_and_requeued_jobs_run_the_submitted_code(launch_cli, toy_recipe,
         state_is(run, "completed")
     assert versions(run1) == ["A", "A"]  # the first attempt, and the requeued one
     assert versions(run2) == ["A"]  # queued while the code was edited
+    attempts = json.loads((run1 / "record.json").read_text())["attempts"]
+    assert [a["restart"] for a in attempts] == [0, 1]  # the record follows the requeue
+    assert {a["slurm_array"] for a in attempts} == {first["job_id"]}  # as in jobs.json
     code, out, err = launch_cli(toy_recipe, f"exp_root={exp}", "seed=3", "--wait",
                                 *slow)
     assert code == 0, out + err
     assert versions(only_run(exp, run1.name, run2.name)) == ["B"]
 
 
-def test_snapshot_of_a_retry_is_the_first_launch_s(launch_cli, toy_recipe, tmp_path):
+def test_snapshot_of_a_retry_is_the_first_launch_s(toy_recipe, tmp_path):
     """`launch retry` runs the code the runs were launched with, not the edited one."""
     from launcher.launch import launch
+    from launcher.snapshot.take import take
 
     exp = toy_recipe / "exp"
-    code, _out, _err = launch_cli(toy_recipe, f"exp_root={exp}", "-m", "seed=1,2",
-                                "trainer.max_epochs=1", "+model.fail=true")
-    assert code == 1
-    (sweep,) = (exp / "sweeps").iterdir()
-    time.sleep(1.1)  # a new sweep folder gets a new name
-    text = launch(toy_recipe, [f"exp_root={exp}", "seed=1", "trainer.max_epochs=1",
-                               "+model.fail=true"], multirun=True, dry_run=True,
-                  code_from=sweep)
+    sweep = exp / "sweeps" / "first"
+    take(code_of(toy_recipe, toy_recipe / "conf"), sweep)
+    text = launch(toy_recipe, [f"exp_root={exp}", "seed=1", "trainer.max_epochs=1"],
+                  multirun=True, dry_run=True, code_from=sweep)
     assert f"code: the snapshot {sweep / 'code'}, as the runs were first launched" in text
