@@ -28,9 +28,6 @@ class Snapshot:
         """The config folder Hydra composes the jobs' configs from."""
         return self.root / RECIPE / self.conf_name
 
-    def about(self) -> dict:
-        return json.loads((self.root / SNAPSHOT_FILE).read_text())
-
 
 def take(code: Code, sweep_dir: Path) -> tuple[Snapshot, dict[str, str]]:
     """Copy `code` to `<sweep_dir>/code`; return the snapshot and the manifest of what

@@ -20,34 +20,34 @@ _COPIES: dict[str, Path] = {}  # original recipe folder -> its copy, in this pro
 
 
 @functools.lru_cache(maxsize=64)
-def snapshot_root(conf_dir: Path) -> Path | None:
-    """The snapshot a config folder belongs to, if it is a snapshot's."""
+def snapshot_of(conf_dir: Path) -> tuple[Path, Path] | None:
+    """(the snapshot, the recipe folder it was taken from) when `conf_dir` is a
+    snapshot's config folder; None for any other. Read once per process."""
     conf_dir = Path(conf_dir)
     root = conf_dir.parent.parent
-    if conf_dir.parent.name == RECIPE and (root / SNAPSHOT_FILE).is_file():
-        return root
-    return None
+    if conf_dir.parent.name != RECIPE or not (root / SNAPSHOT_FILE).is_file():
+        return None
+    return root, Path(json.loads((root / SNAPSHOT_FILE).read_text())["recipe_dir"])
 
 
 def source_recipe_dir(conf_dir: Path) -> Path:
     """The recipe folder a config folder stands for: its parent, or for a snapshot's,
     the folder the snapshot was taken from."""
-    root = snapshot_root(Path(conf_dir))
-    if root is None:
-        return Path(conf_dir).parent
-    return Path(json.loads((root / SNAPSHOT_FILE).read_text())["recipe_dir"])
+    found = snapshot_of(Path(conf_dir))
+    return Path(conf_dir).parent if found is None else found[1]
 
 
 def activate(conf_dir: Path) -> Path | None:
     """In a job: import the recipe's code and the local packages from the snapshot
     `conf_dir` belongs to (nothing to do for a job that runs without one)."""
-    root = snapshot_root(Path(conf_dir))
-    if root is None:
+    found = snapshot_of(Path(conf_dir))
+    if found is None:
         return None
+    root, recipe_dir = found
     lib = str(root / LIB)
     if (root / LIB).is_dir() and lib not in sys.path:
         sys.path.insert(0, lib)
-    _COPIES[str(source_recipe_dir(conf_dir).resolve())] = root / RECIPE
+    _COPIES[str(recipe_dir.resolve())] = root / RECIPE
     return root
 
 
