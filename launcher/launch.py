@@ -11,11 +11,11 @@ several processes, SLURM) goes through a Hydra launcher plugin
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher.executors.base import discard_sweep
 from launcher.executors.hydra_app import best_trial, quote, run_hydra, where_runs_go
 from launcher.executors.in_process import run_here
 from launcher.executors.plan_file import PlannedRun, write_plan
@@ -100,9 +100,7 @@ def removed_unless_submitted(sweep_dir: Path) -> Iterator[None]:
         yield
     except BaseException:
         if sweep_dir.is_dir() and not (sweep_dir / REGISTRY).is_file():
-            shutil.rmtree(sweep_dir, ignore_errors=True)
-            with contextlib.suppress(OSError):  # only when no other sweep is there
-                sweep_dir.parent.rmdir()
+            discard_sweep(sweep_dir)
         raise
 
 

@@ -221,16 +221,22 @@ def refused_submission(sweep_dir: Path, first_batch: bool) -> Iterator[None]:
         yield
     except FailedJobError as exc:
         if first_batch:
-            import shutil
-
-            shutil.rmtree(sweep_dir, ignore_errors=True)
-            with contextlib.suppress(OSError):  # only when no other sweep is there
-                sweep_dir.parent.rmdir()
+            discard_sweep(sweep_dir)
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         refusal = next((line for line in reversed(lines) if line.startswith("sbatch:")),
                        lines[-1] if lines else "sbatch failed")
         raise LauncherError(f"the scheduler refused the jobs, nothing was queued: "
                             f"{refusal}") from None
+
+
+def discard_sweep(sweep_dir: Path) -> None:
+    """Remove the folder of a launch that queued nothing (and `sweeps/` when it is the
+    only sweep there)."""
+    import shutil
+
+    shutil.rmtree(sweep_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # only when no other sweep is there
+        sweep_dir.parent.rmdir()
 
 
 def _placed(run: PlannedRun) -> list[str]:
