@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         multirun=args.multirun, wait=args.wait, dry_run=args.dry_run)
     except SweepFailed as exc:
         print_jobs(exc.jobs)
+        print_search(exc.jobs)
         stopped = isinstance(exc, SweepStopped)
         if not stopped:
             print_causes(exc)
@@ -194,7 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(result)
         return 0
     print_jobs(result)
+    print_search(result)
     return 0
+
+
+def print_search(jobs: Sequence) -> None:
+    """A search's trials and the best so far, after its slots."""
+    from launcher.followups.trials import search_summary
+
+    if jobs and getattr(jobs[0], "run_dir", ""):
+        text = search_summary(Path(jobs[0].run_dir).parents[1])
+        if text:
+            print(text)
 
 
 def _ended_line(ended: BaseException) -> str:

@@ -32,8 +32,8 @@ from typing import Any
 DEFAULT_RUN_NAME = "default"
 RUN_KEY = "run_identity"  # the job's config holds its identity under this key
 # Keys of where and how a run runs, not of what it computes.
-NOT_IDENTITY = ("stages", "exp_root", "resume", "snapshot", "hydra", "cluster", "resources",
-                "requeue", "num_nodes", "num_device",
+NOT_IDENTITY = ("stages", "exp_root", "resume", "snapshot", "search", "hydra", "cluster",
+                "resources", "requeue", "num_nodes", "num_device",
                 RUN_KEY, "run_dir", "exp_dir", "recipe_dir")
 MAX_SLUG = 80
 

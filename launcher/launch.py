@@ -35,6 +35,7 @@ from launcher.plan.planning import (
     resources_of,
 )
 from launcher.plan.recipe import Recipe, find_recipe
+from launcher.plan.search_plan import check_trials, search_of
 
 
 def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
@@ -50,10 +51,16 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     overrides = with_launcher_keys(overrides)
     backend = backend_of(overrides)
     launcher_options(overrides, backend)
+    search = search_of(recipe, overrides)
+    if search is not None:  # the jobs are the search's slots, which run its trials
+        overrides, multirun = search.slot_overrides, True
     planned = plan(recipe, overrides, multirun)
     resume = resume_setting(planned[0].config)
     refusal = allocation_refusal(recipe, planned[0], backend)
     sweep_dir = new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))
+    if search is not None:
+        check_trials(recipe, search, planned)
+        planned = search.slots_in(planned, sweep_dir)
     in_process = not multirun and backend == "local" and \
         resources_of(planned[0]).world_size == 1
     code = LaunchCode.of(recipe, planned, overrides, code_from,
@@ -63,6 +70,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
 
         head, _, rest = render(recipe, planned, backend, sweep_dir, overrides).partition("\n")
         text = f"{head}\n{code.described(sweep_dir)}\n{rest}"
+        if search is not None:
+            text = f"{search.described()}\n{text}"
         return text + (f"\n\n=== a launch here would be refused: {refusal}" if refusal else "")
     if refusal is not None:
         raise refusal
@@ -80,6 +89,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     with removed_unless_submitted(sweep_dir):
         conf_dir = code.conf_dir_in(sweep_dir)
         write_launch_file(sweep_dir, *code.launch_facts(command, sweep_dir))
+        if search is not None:
+            search.spec.write(sweep_dir)
         return submit(recipe, overrides, planned, backend, sweep_dir, wait, conf_dir)
 
 

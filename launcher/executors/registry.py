@@ -188,7 +188,9 @@ def shown(overrides: Sequence[str]) -> str:
     from launcher.identity import defines_run
 
     kept = [o.removeprefix("++") for o in overrides if defines_run(o)]
-    return " ".join(kept) or "(defaults)"
+    slot = [o.removeprefix("++") for o in overrides if o.startswith("++search.slot=")]
+    return " ".join([*(f"search slot {o.split('=', 1)[1]}" for o in slot), *kept]) \
+        or "(defaults)"
 
 
 def now() -> str:

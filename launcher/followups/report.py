@@ -2,7 +2,8 @@
 
 Written into the sweep folder: report.csv, curves.png (the tracked metric of
 every run on one plot, legends naming the overrides) and best_vs_<key>.png
-for each swept hyperparameter.
+for each swept hyperparameter. A search has its own report
+(`launcher.followups.search_report`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from launcher import layout
 from launcher.executors.registry import SubmittedJob, Sweep, find
 from launcher.followups.status import rows
 from launcher.metrics_file import DEFAULT_METRIC, metric_history
+from launcher.search.spec import SearchSpec
 
 
 def overrides_by_key(job: SubmittedJob) -> dict[str, str]:
@@ -37,6 +39,11 @@ def write(target: str | None) -> list[Path]:
     """Write the report; a run whose files cannot be read is a row with a note."""
     sweep, jobs = find(target)
     out = Path(sweep.sweep_dir)
+    search = SearchSpec.read(out)
+    if search is not None:  # its jobs are slots; the trials are the runs
+        from launcher.followups.search_report import write_search_report
+
+        return write_search_report(search, out)
     table = rows(sweep, jobs)
     metric, mode = next((r.metric for j, r in zip(jobs, table, strict=True) if not j.problem),
                         DEFAULT_METRIC)
@@ -79,7 +86,7 @@ def _write_csv(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +99,7 @@ def _curves(path: Path, sweep: Sweep, jobs: list[SubmittedJob],
             histories: list[list[tuple[int, float]]], metric: str) -> Path:
     from launcher.executors.registry import shown
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for job, history in zip(jobs, histories, strict=True):
         if history:
@@ -111,7 +118,7 @@ def _curves(path: Path, sweep: Sweep, jobs: list[SubmittedJob],
 
 
 def _best_vs(path: Path, key: str, records: list[dict], metric: str, mode: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     points = [(r[key], r[f"best {metric}"]) for r in records if r[f"best {metric}"] is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
     numeric = all(_is_number(x) for x, _ in points)

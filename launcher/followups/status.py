@@ -227,6 +227,19 @@ def render(sweep: Sweep, table: list[Row]) -> str:
     return "\n".join([title, *lines])
 
 
+def with_search(sweep: Sweep, text: str) -> str:
+    """A search's slots, then its trials (`launcher.followups.trials`)."""
+    from launcher.bookkeeping import Damaged
+    from launcher.followups.trials import load_trials, summary
+    from launcher.search.spec import SearchSpec
+
+    try:
+        spec = SearchSpec.read(sweep.sweep_dir)
+        return text if spec is None else f"{text}\n\n{summary(spec, load_trials(spec))}"
+    except Damaged as exc:
+        return f"{text}\n\nsearch: note: {exc}"
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
@@ -238,7 +251,7 @@ def show(target: str | None, watch: float | None = None) -> int:
     sweep, jobs = find(target)
     while True:
         table = rows(sweep, jobs)
-        text = render(sweep, table)
+        text = with_search(sweep, render(sweep, table))
         if watch and os.isatty(1):
             print("\033[2J\033[H", end="")
         print(text, flush=True)

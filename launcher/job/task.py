@@ -65,6 +65,7 @@ def run_job(cfg: Any) -> RunResult:
 
     from launcher.job import runlock
     from launcher.job.espnet3_resolvers import register_espnet3_resolvers
+    from launcher.job.search_worker import is_slot, run_slot
     from launcher.snapshot.use import activate as activate_snapshot
 
     use_allocated_cpus()
@@ -75,15 +76,19 @@ def run_job(cfg: Any) -> RunResult:
     lead = process_rank() == 0
     owned = lead and runlock.acquire(run_dir)
     try:
-        return _run(with_self_name(cfg, HydraConfig.get().job.config_name), run_dir,
-                    recipe_dir_of(runtime.config_sources), lead)
+        cfg = with_self_name(cfg, HydraConfig.get().job.config_name)
+        if is_slot(cfg):
+            return run_slot(cfg, run_dir, recipe_dir_of(runtime.config_sources))
+        return run_stages(cfg, run_dir, recipe_dir_of(runtime.config_sources), lead)
     finally:
         FLAG.forget()
         if owned:
             runlock.release(run_dir)
 
 
-def _run(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> RunResult:
+def run_stages(cfg: Any, run_dir: Path, recipe_dir: Path, lead: bool) -> RunResult:
+    """Run the config's stages in `run_dir`, recording how the attempt ends in its
+    status.json (a search slot calls this once per trial)."""
     from omegaconf import OmegaConf
 
     from launcher.atomic import remove_stale

@@ -33,7 +33,7 @@ from launcher.components.modeling.optimizer_config import named_optimizers
 from launcher.components.selection import COMPONENTS, target_of
 from launcher.job.config import PER_JOB_KEYS
 
-WHERE_KEYS = (*PER_JOB_KEYS, "exp_root", "snapshot")  # where runs go, what is copied
+WHERE_KEYS = (*PER_JOB_KEYS, "exp_root", "snapshot", "search")  # where runs go, what is copied
 
 
 def key_of(job: Any, recipe_dir: Path) -> str | None:

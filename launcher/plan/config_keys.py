@@ -23,8 +23,8 @@ from launcher.identity import RUN_KEY
 LAUNCHER_KEYS = (
     "stages", "seed", "exp_root", "system", "lightning_module", "model", "trainer",
     "dataset", "dataloader", "optim", "optims", "scheduler", "schedulers",
-    "best_model_criterion", "resources", "cluster", "requeue", "resume", "snapshot", "run_dir",
-    "hydra", RUN_KEY)
+    "best_model_criterion", "resources", "cluster", "requeue", "resume", "snapshot", "search",
+    "run_dir", "hydra", RUN_KEY)
 ESPNET3_KEYS = (  # egs3/TEMPLATE's training.yaml, and the spellings of egs3 recipes
     "num_device", "num_nodes", "task", "recipe_dir", "data_dir", "exp_tag", "exp_dir",
     "stats_dir", "dataset_dir", "inference_dir", "create_dataset", "tokenizer",

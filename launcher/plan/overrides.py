@@ -16,7 +16,7 @@ from launcher.identity import override_key
 
 # Keys every recipe has, whether or not its config file spells them out: the
 # launcher's own settings and the optional class selections.
-LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "snapshot", "lightning_module",
+LAUNCHER_KEYS = ("exp_root", "seed", "stages", "resume", "snapshot", "search", "lightning_module",
                  "system", "resources", "requeue")
 GROUPS = ("cluster", "trainer")  # chosen as `key=option`: the launcher adds the `+`
 BACKENDS = ("local", "slurm")

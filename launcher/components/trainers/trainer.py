@@ -29,6 +29,7 @@ from typing import Any
 
 from launcher.components.callbacks.criteria import parse_criteria
 from launcher.components.callbacks.default_callbacks import checkpoint_callbacks
+from launcher.components.callbacks.trial_report import trial_callbacks
 from launcher.components.trainers.options import (
     as_list,
     build_callbacks,
@@ -69,7 +70,7 @@ class ESPnet3LightningTrainer:
         # A bar redrawn with carriage returns is unreadable in a log file.
         options.setdefault("enable_progress_bar", sys.stdout.isatty())
         configured = build_callbacks(self.config.get("callbacks"))
-        added = [*self.resilience_callbacks(), *self.extra_callbacks()]
+        added = [*self.resilience_callbacks(), *self.extra_callbacks(), *trial_callbacks()]
         duties = run_duties(options, self.config, self.exp_dir, [*configured, *added])
         self.checkpoint_callbacks = checkpoint_callbacks(
             self.exp_dir, self.criteria, duties,
