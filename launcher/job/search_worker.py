@@ -107,8 +107,7 @@ def run_trial(cfg: Any, study: Any, claim: Any, spec: SearchSpec, recipe_dir: Pa
     except JobEnds:
         raise  # the trial stays running; its slot's next attempt takes it over
     except Exception as exc:  # the trial failed; the study goes on with the next one
-        claim.trial.set_user_attr("error", str(exc).splitlines()[0][:500] if str(exc)
-                                  else type(exc).__name__)
+        claim.trial.set_user_attr("error", error_line(exc))
         study.tell(claim.trial, state=TrialState.FAIL)
         log.error("trial %d failed: %s (its log: %s)", claim.number, exc,
                   layout.run_log(run_dir))
@@ -124,6 +123,14 @@ def run_trial(cfg: Any, study: Any, claim: Any, spec: SearchSpec, recipe_dir: Pa
     log.info("trial %d complete: %s", claim.number,
              ", ".join(f"{m} {v:.6g}" for m, v in zip(spec.metrics, values, strict=True)))
     return "complete"
+
+
+def error_line(exc: Exception) -> str:
+    """The failure in one line: a user error's own words, else the exception's type too."""
+    from launcher.errors import LauncherError
+
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return (text if isinstance(exc, LauncherError) else f"{type(exc).__name__}: {text}")[:500]
 
 
 def trial_config(cfg: Any, params: dict[str, Any]) -> Any:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from launcher.errors import ConfigError
+from launcher.search.space import grid_of
 from launcher.search.spec import SearchSpec
 
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler",
@@ -47,6 +49,12 @@ def check(spec: SearchSpec, space: Mapping[str, Any]) -> None:
     if spec.multi_objective and pruner != "none":
         raise ConfigError("Optuna cannot prune a search with several metrics",
                           key="search.pruner", hint="pruner: none, or search one metric")
+    if sampler == "grid":
+        points = math.prod(len(values) for values in grid_of(space).values())
+        if spec.n_trials > points:
+            raise ConfigError(f"the grid has {points} points, fewer than n_trials "
+                              f"({spec.n_trials})", key="search.n_trials",
+                              hint=f"search.n_trials={points}")
     sampler_of(spec, "", space)
     pruner_of(spec)
 
@@ -54,7 +62,7 @@ def check(spec: SearchSpec, space: Mapping[str, Any]) -> None:
 def sampler_of(spec: SearchSpec, salt: str, space: Mapping[str, Any] | None = None) -> Any:
     import optuna
 
-    from launcher.search.space import grid_of, parse_params
+    from launcher.search.space import parse_params
 
     options = {k: v for k, v in spec.sampler.items() if k != "name"}
     name = spec.sampler["name"]
@@ -64,7 +72,21 @@ def sampler_of(spec: SearchSpec, salt: str, space: Mapping[str, Any] | None = No
     if name == "grid":
         options["search_space"] = grid_of(space if space is not None
                                           else parse_params(spec.params))
+        return _built(_grid_class(), options, "search.sampler")
     return _built(getattr(optuna.samplers, SAMPLERS[name]), options, "search.sampler")
+
+
+def _grid_class() -> type:
+    """Optuna's grid sampler, without its `study.stop()` once the grid is done: that works
+    only inside `study.optimize`, and slots stop on their own at `n_trials`."""
+    from optuna.samplers import GridSampler
+
+    class Grid(GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    Grid.__name__ = "GridSampler"
+    return Grid
 
 
 def pruner_of(spec: SearchSpec) -> Any:

@@ -31,6 +31,13 @@ class TrialPruned(JobEnds):
     """The study stopped this trial early. Not a failure: the trial's slot records it as
     pruned and goes on to its next trial."""
 
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.why = why
+
+    def __str__(self) -> str:
+        return self.why
+
 
 _CURRENT: list[Reporter] = []
 
