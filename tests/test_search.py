@@ -233,9 +233,9 @@ def _start(recipe: Path, *overrides: str) -> subprocess.Popen:
 def wait_for_checkpoints(exp: Path, count: int, timeout_s: float = 240) -> list[Path]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        found = sorted(exp.glob("searches/*/trials/*/checkpoints/last.ckpt"))
+        found = sorted({p.parents[1] for p in exp.glob("searches/*/trials/*/checkpoints/*.ckpt")})
         if len(found) >= count:
-            return [p.parents[1] for p in found]
+            return found
         time.sleep(0.2)
     raise AssertionError(f"no {count} trial checkpoint(s) in {timeout_s} s")
 
@@ -255,7 +255,7 @@ def assert_each_trial_ran_once(exp: Path, n_trials: int) -> dict[int, list[str]]
                   if r.get("valid/loss")]
         assert epochs == ["0", "1", "2"], (number, epochs)  # no epoch lost or trained twice
         record = json.loads((run_dir / "record.json").read_text())
-        attempts[number] = [a.get("slurm_job_id") or a.get("host") for a in record["attempts"]]
+        attempts[number] = [a.get("slurm_array") or a.get("host") for a in record["attempts"]]
     return attempts
 
 
@@ -281,3 +281,53 @@ def test_a_stopped_local_search_continues_with_no_trial_lost_or_run_twice(toy_re
         assert len(attempts[number]) == 2  # resumed, from its checkpoint
         log = (spec_of(exp).trial_dir(number) / "run.log").read_text()
         assert "taken over from a slot that stopped" in log and "resuming from" in log
+
+
+# ---- on SLURM: a requeued slot gets its trial back; a cancelled search continues -----------
+
+def running_trial(exp: Path) -> tuple[Path, dict] | None:
+    """A trial that has a checkpoint and is still running, and its claim."""
+    for ckpt in exp.glob("searches/*/trials/*/checkpoints/*.ckpt"):
+        run_dir = ckpt.parents[1]
+        claim = run_dir.parents[1] / "claims" / f"{int(run_dir.name)}.json"
+        try:
+            return run_dir, json.loads(claim.read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_search_on_slurm_survives_a_requeue_and_a_cancel(launch_cli, toy_recipe,
+                                                           slurm_cluster):
+    from test_slurm_resume import wait_for, warn
+
+    exp = toy_recipe / "exp"
+    command = [f"exp_root={exp}", "hydra/launcher=slurm", *TOY_DATA, "+model.step_sleep_s=0.8",
+               "++trainer.progress_interval_s=0", "search.n_trials=4", "search.slots=2",
+               "optim.lr=tag(log,interval(0.01,0.1))"]
+    code, out, err = launch_cli(toy_recipe, *command)
+    assert code == 0, out + err
+    slots = {int(j["run_dir"].rsplit("/", 1)[1]): j["job_id"] for j in
+             json.loads((sweep_of(exp) / "jobs.json").read_text())["jobs"]}
+    first, claim = wait_for("a running trial with a checkpoint", lambda: running_trial(exp),
+                            timeout=180)
+    warn(slots[claim["slot"]])  # the time-limit warning: checkpoint, requeue
+    wait_for("the requeued slot to resume its trial", lambda: "taken over from a slot" in
+             (first / "run.log").read_text(), timeout=180)
+    wait_for_checkpoints(exp, 2, timeout_s=180)
+    array = slots[0].split("_")[0]
+    subprocess.run(["scancel", array], check=True)
+    wait_for("the cancelled slots to end", lambda: array not in subprocess.run(
+        ["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout, timeout=120)
+    interrupted = [n for n, s in states(spec_of(exp)).items() if s == "RUNNING"]
+    code, out, err = launch_cli(toy_recipe, *command, "--wait")
+    assert code == 0, out + err
+    assert "4 of 4 trials: 4 complete" in out
+    attempts = assert_each_trial_ran_once(exp, 4)
+    # Resumed by the requeued slot, or by the other one if it was free first.
+    assert attempts[int(first.name)][0] == slots[claim["slot"]]
+    assert len(attempts[int(first.name)]) >= 2
+    for number in interrupted:
+        assert len(attempts[number]) >= 2
