@@ -331,3 +331,38 @@ def test_a_search_on_slurm_survives_a_requeue_and_a_cancel(launch_cli, toy_recip
     assert len(attempts[int(first.name)]) >= 2
     for number in interrupted:
         assert len(attempts[number]) >= 2
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_two_launches_of_one_search_share_its_trials(launch_cli, toy_recipe, slurm_cluster):
+    from test_slurm_resume import wait_for
+
+    exp = toy_recipe / "exp"
+    command = [f"exp_root={exp}", "hydra/launcher=slurm", *TOY_DATA, "+model.step_sleep_s=0.3",
+               "search.n_trials=4", "search.slots=1", "optim.lr=tag(log,interval(0.01,0.1))"]
+    code, out, err = launch_cli(toy_recipe, *command)
+    assert code == 0, out + err
+    code, out, err = launch_cli(toy_recipe, *command, "--wait")
+    assert code == 0, out + err
+    array = json.loads(sorted((exp / "sweeps").glob("*/jobs.json"))[0].read_text())["jobs"][0]
+    wait_for("the first launch's slot to end", lambda: array["job_id"] not in subprocess.run(
+        ["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout, timeout=120)
+    assert_each_trial_ran_once(exp, 4)
+    by_slot = [re.findall(r"trial (\d+) complete", p.read_text())
+               for p in sorted(exp.glob("sweeps/*/slots/0/run.log"))]
+    assert len(by_slot) == 2 and all(by_slot), by_slot  # both launches ran trials
+
+
+def test_the_documented_search_block_is_accepted(launch_cli, toy_recipe):
+    import yaml
+    from conftest import edit_config
+
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    block = re.search(r"\n(    search:\n(?:    .*\n|\n(?=    ))+)", text).group(1)
+    documented = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    edit_config(toy_recipe, lambda config: config.update(documented))
+    code, out, err = launch_cli(toy_recipe, f"exp_root={toy_recipe / 'exp'}", "--dry-run")
+    assert code == 0, out + err
+    assert "32 trials, 4 at a time, minimize valid/loss; sampler tpe, pruner median; over " \
+           "optim.lr=tag(log, interval(1e-4, 1e-1)), model.hidden=choice(64, 128, 256)" in out

@@ -30,6 +30,10 @@ def retry(target: str, launch: Callable[..., Any]) -> int:
     if not sweep.recipe:
         raise LauncherError("this run was not submitted through an executor; run its launch "
                             "command again instead")
+    if (Path(sweep.sweep_dir) / "search.json").is_file():
+        raise LauncherError(f"this sweep is a search: launch it again ({_command_of(sweep)}) "
+                            "and it continues; trials whose slot stopped are resumed from "
+                            "their checkpoints")
     table = rows(sweep, jobs)
     for row in table:
         if row.state == Shown.DAMAGED:
@@ -48,3 +52,12 @@ def retry(target: str, launch: Callable[..., Any]) -> int:
         sweep.save()
     print(f"resubmitted {len(again)} run(s); follow with: launch status {sweep.sweep_dir}")
     return 0
+
+
+def _command_of(sweep: Any) -> str:
+    """The launch command recorded in the sweep folder, as a shell would take it."""
+    from launcher.launch_file import launch_facts_for_job
+
+    handed = launch_facts_for_job(Path(sweep.sweep_dir))
+    command = (handed[0] if handed else {}).get("command")
+    return command if isinstance(command, str) else "the same launch command"
