@@ -31,6 +31,8 @@ examples:
   launch egs3/tones/asr1 stages=[collect_stats,train]     choose stages
   launch egs3/tones/asr1 trainer.max_epochs=3 optim.lr=1e-3
   launch egs3/tones/asr1 -m optim.lr=1e-3,3e-4            a sweep: one run per value
+  launch egs3/tones/asr1 search.n_trials=20 search.slots=4 'optim.lr=tag(log,interval(1e-4,1e-1))'
+                                                          an Optuna search (docs/sweeps.md)
   launch egs3/tones/asr1 hydra/launcher=slurm cluster=local resources.nodes=2
   launch status                                           the latest sweep, one table
 

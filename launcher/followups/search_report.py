@@ -19,13 +19,14 @@ TRIALS_CSV = "trials.csv"
 def write_search_report(spec: SearchSpec, out: Path) -> list[Path]:
     rows = load_trials(spec)
     written = [_csv(out / TRIALS_CSV, spec, rows)]
-    study = _study(spec) if rows else None
-    for name, plot in _plots(spec).items():
-        if study is None:
-            break
-        path = _figure(out / name, study, plot)
-        if path is not None:
-            written.append(path)
+    if any(r.state == "complete" for r in rows):
+        study = _study(spec)
+        for name, plot in _plots(spec).items():
+            path = _figure(out / name, study, plot)
+            if path is not None:
+                written.append(path)
+    else:
+        print("no figures yet: no trial is complete")
     for path in written:
         print(f"wrote {path}")
     for best in best_rows(spec, rows):
@@ -38,14 +39,15 @@ def rerun_command(spec: SearchSpec, row: TrialRow) -> str:
     from launcher.search.space import value_text
 
     overrides = [o.removeprefix("++") for o in spec.overrides]
-    params = [f"{k}={value_text(v)}" for k, v in row.params.items()]
+    added = {k.lstrip("+") for k in spec.params if k.startswith("+")}
+    params = [f"{'+' if k in added else ''}{k}={value_text(v)}" for k, v in row.params.items()]
     return shlex.join(["launch", spec.recipe, *overrides, *params,
                        *([f"--config-name={spec.config_name}"]
                          if spec.config_name != "config" else [])])
 
 
 def _csv(path: Path, spec: SearchSpec, rows: list[TrialRow]) -> Path:
-    keys = list(spec.params)
+    keys = [k.lstrip("+") for k in spec.params]
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["trial", "state", *spec.metrics, *keys, "epochs", "duration_s",
@@ -75,10 +77,11 @@ def _plots(spec: SearchSpec) -> dict[str, Callable[..., Any]]:
         "history.png": lambda s: plots.plot_optimization_history(s, **target),
         "importance.png": lambda s: plots.plot_param_importances(s, **target),
         "parallel.png": lambda s: plots.plot_parallel_coordinate(s, **target),
-        "intermediate.png": plots.plot_intermediate_values,
     }
-    if spec.multi_objective:
+    if spec.multi_objective:  # trials report no intermediate values then
         chosen["pareto.png"] = plots.plot_pareto_front
+    else:
+        chosen["intermediate.png"] = plots.plot_intermediate_values
     return chosen
 
 

@@ -104,8 +104,9 @@ def summary(spec: SearchSpec, rows: list[TrialRow]) -> str:
     told = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines = [f"search '{spec.study}' ({spec.dir}): {len(rows)} of {spec.n_trials} trials"
              + (f": {told}" if told else "; none started yet")]
+    label = "on the Pareto front so far" if spec.multi_objective else "best so far"
     for best in best_rows(spec, rows):
-        lines.append(f"best so far: trial {best.number}: {values_text(spec, best.values)}  "
+        lines.append(f"{label}: trial {best.number}: {values_text(spec, best.values)}  "
                      f"{params_text(best.params)}  ({best.run_dir})")
     table = [("TRIAL", "STATE", "VALUE", "EPOCHS", "PARAMS", "LOG", "NOTE")]
     for r in rows:

@@ -15,7 +15,7 @@ import copy
 import logging
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,8 +93,9 @@ def run_trial(cfg: Any, study: Any, claim: Any, spec: SearchSpec, recipe_dir: Pa
     run_dir = spec.trial_dir(claim.number)
     shown = " ".join(f"{k}={value_text(v)}" for k, v in claim.params.items())
     reporter = TrialReporter(claim.trial, spec.metrics[0], _reported(study, claim.number))
-    try:
-        with runlock.owning(run_dir), trial_log(run_dir), reporting_to(reporter):
+    reporting = reporting_to(reporter) if not spec.multi_objective else nullcontext()
+    try:  # Optuna takes no intermediate values (nor prunes) with several metrics
+        with runlock.owning(run_dir), trial_log(run_dir), reporting:
             log.info("trial %d of study %s%s: %s (run folder %s)", claim.number, spec.study,
                      ", taken over from a slot that stopped" if claim.resumed else "", shown,
                      run_dir)

@@ -93,8 +93,10 @@ def check_trials(recipe: Recipe, launch: SearchLaunch, planned: Sequence[Any]) -
     if resources_of(planned[0]).world_size != 1:
         raise ConfigError("a search runs each trial in one process", key="resources",
                           hint="give each trial one device, and more slots instead")
+    added = _added_keys(launch.spec)
     for end in (0, 1):
-        values = [f"{k}={value_text(bounds(d)[end])}" for k, d in space.items()]
+        values = [f"{'++' if k in added else ''}{k}={value_text(bounds(d)[end])}"
+                  for k, d in space.items()]
         plan(recipe, [*launch.spec.overrides, *values], False)
 
 
@@ -110,7 +112,7 @@ def _spec(recipe: Recipe, config: Any, block: Mapping, ranges: Sequence[str],
         raise ConfigError(f"unknown search setting '{unknown[0]}'", key=f"search.{unknown[0]}",
                           hint=f"the settings: {', '.join(k for k in KEYS if k != 'slot')}")
     params = {**_flat(block.get("params") or {}, "search.params"),
-              **{override_key(o): o.split("=", 1)[1] for o in ranges}}
+              **{o.split("=", 1)[0].lstrip("~"): o.split("=", 1)[1] for o in ranges}}
     if not params:
         raise ConfigError("a search needs parameters to search", key="search.params",
                           hint="add ranges: 'optim.lr=tag(log,interval(1e-4,1e-1))'")
@@ -139,6 +141,11 @@ def _spec(recipe: Recipe, config: Any, block: Mapping, ranges: Sequence[str],
         grace_s=float(grace), recipe=str(recipe.dir), config_name=recipe.config_name)
     samplers.check(spec, space)
     return spec
+
+
+def _added_keys(spec: SearchSpec) -> set[str]:
+    """Parameters written `+key` (a key the config does not have): checked as added."""
+    return {k.lstrip("+") for k in spec.params if k.startswith("+")}
 
 
 def _count(block: Mapping, key: str, default: int | None) -> int:

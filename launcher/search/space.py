@@ -18,8 +18,10 @@ CATEGORY_TYPES = (type(None), bool, int, float, str)
 
 
 def parse_params(params: Mapping[str, str], where: str = "search.params") -> dict[str, Any]:
-    """Each key's range as an Optuna distribution; a key that is not a range is refused."""
-    return {key: distribution(key, text, f"{where}.{key}") for key, text in params.items()}
+    """Each key's range as an Optuna distribution; a key that is not a range is refused.
+    A key written `+key` (one the config lacks, added) is the key without its `+`."""
+    return {key.lstrip("+"): distribution(key.lstrip("+"), text, f"{where}.{key.lstrip('+')}")
+            for key, text in params.items()}
 
 
 def is_range(override: str) -> bool:
