@@ -366,3 +366,21 @@ def test_the_documented_search_block_is_accepted(launch_cli, toy_recipe):
     assert code == 0, out + err
     assert "32 trials, 4 at a time, minimize valid/loss; sampler tpe, pruner median; over " \
            "optim.lr=tag(log, interval(1e-4, 1e-1)), model.hidden=choice(64, 128, 256)" in out
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "empty file"), ("{", "truncated JSON"),
+    ('{"study": "s", "dir": "/x", "n_trials": 3, "metrics": ["m"]}', "missing field 'slots'"),
+    ('{"study": "s", "dir": "/x", "n_trials": 3, "slots": true, "metrics": ["m"], '
+     '"directions": ["minimize"], "params": {}, "overrides": []}',
+     "field 'slots' should be a whole number, not bool"),
+    ('{"study": "s", "dir": "/x", "n_trials": 3, "slots": 1, "metrics": ["m"], '
+     '"directions": [], "params": {}, "overrides": []}', "differ in length"),
+])
+def test_a_damaged_search_file_is_named_with_its_problem(tmp_path, text, problem):
+    from launcher.bookkeeping import Damaged
+
+    (tmp_path / "search.json").write_text(text)
+    with pytest.raises(Damaged, match=re.escape(problem)) as raised:
+        SearchSpec.read(tmp_path)
+    assert str(tmp_path / "search.json") in str(raised.value)

@@ -65,10 +65,34 @@ class SearchSpec:
             return None
         from launcher.bookkeeping import Damaged, read_json
 
-        readout = read_json(path, required=("study", "dir", "n_trials", "metrics"))
-        data = readout.get()
-        known = set(cls.__dataclass_fields__)
-        try:
-            return cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as exc:
-            raise Damaged(path, str(exc)) from None
+        data = read_json(path, required=tuple(FIELDS)).get()
+        for name, (wanted, check) in {**FIELDS, **OPTIONAL}.items():
+            if name in data and not check(data[name]):
+                raise Damaged(path, f"field '{name}' should be {wanted}, "
+                                    f"not {type(data[name]).__name__}")
+        if len(data["metrics"]) != len(data["directions"]) or not data["metrics"]:
+            raise Damaged(path, "fields 'metrics' and 'directions' differ in length")
+        return cls(**{k: v for k, v in data.items() if k in {**FIELDS, **OPTIONAL}})
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+FIELDS: dict[str, tuple[str, Any]] = {
+    "study": ("a string", lambda v: isinstance(v, str)),
+    "dir": ("a string", lambda v: isinstance(v, str) and bool(v)),
+    "n_trials": ("a whole number", _count), "slots": ("a whole number", _count),
+    "metrics": ("a list of strings", _texts), "directions": ("a list of strings", _texts),
+    "params": ("an object", lambda v: isinstance(v, dict)),
+    "overrides": ("a list of strings", _texts)}
+OPTIONAL: dict[str, tuple[str, Any]] = {
+    "sampler": ("an object with a name", lambda v: isinstance(v, dict) and "name" in v),
+    "pruner": ("an object with a name", lambda v: isinstance(v, dict) and "name" in v),
+    "grace_s": ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    "recipe": ("a string", lambda v: isinstance(v, str)),
+    "config_name": ("a string", lambda v: isinstance(v, str))}
