@@ -193,6 +193,11 @@ def test_a_local_search_runs_fails_and_reports_its_trials(launch_cli, toy_recipe
     assert code == 0, err
     assert re.search(rf"^{best.number}\s+complete\s+valid/loss", out, re.M), out
     assert out.count(" failed ") >= 2
+    probe = ("import sys; from launcher.cli import main; main(['status', sys.argv[1]]); "
+             "assert 'torch' not in sys.modules, 'status imported torch'")
+    done = subprocess.run([sys.executable, "-c", probe, str(sweep)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "best so far" in done.stdout, done.stderr
     code, out, err = launch_cli("report", str(sweep))
     assert code == 0, err
     for name in ("trials.csv", "history.png", "importance.png", "parallel.png"):
