@@ -1,4 +1,5 @@
-"""Shared fixtures: recipes copied into tmp folders, the CLI run in-process, SLURM."""
+"""Shared fixtures: recipes copied into tmp folders, the CLI run in-process, SLURM, the
+side environment with Hydra's Optuna sweeper."""
 
 from __future__ import annotations
 
@@ -70,9 +71,9 @@ def import_checks(monkeypatch):
 
     original = preflight._check_imports
 
-    def counted(job, recipe_dir):
+    def counted(job, recipe_dir, composed=None):
         calls.append(job)
-        return original(job, recipe_dir)
+        return original(job, recipe_dir, composed)
 
     monkeypatch.setattr(preflight, "_check_imports", counted)
     return calls
@@ -89,6 +90,19 @@ def launch_cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def hydra_optuna_python() -> Path:
+    """The python of the side environment with Hydra's Optuna sweeper (optuna 2.10),
+    which cannot share .venv with the launcher's optuna; made once (tests/hydra_optuna_env.py).
+    """
+    import hydra_optuna_env
+
+    try:
+        return hydra_optuna_env.hydra_optuna_python()
+    except hydra_optuna_env.SideEnvError as exc:
+        pytest.fail(f"the side environment for hydra-optuna-sweeper: {exc}")
 
 
 def slurm_available() -> bool:

@@ -190,3 +190,18 @@ def test_snapshot_of_a_retry_is_the_first_launch_s(toy_recipe, tmp_path):
     text = launch(toy_recipe, [f"exp_root={exp}", "seed=1", "trainer.max_epochs=1"],
                   multirun=True, dry_run=True, code_from=sweep)
     assert f"code: the snapshot {sweep / 'code'}, as the runs were first launched" in text
+
+
+def test_a_package_of_another_environment_on_the_path_is_installed_not_local(tmp_path,
+                                                                             monkeypatch):
+    """A site-packages folder added by a `.pth` file or PYTHONPATH is not the user's code."""
+    other = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "otherpkg"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    local = tmp_path / "mine" / "mypkg"
+    local.mkdir(parents=True)
+    (local / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(other.parent))
+    monkeypatch.syspath_prepend(str(local.parent))
+    found = local_packages(["otherpkg", "mypkg"])
+    assert list(found) == ["mypkg"]

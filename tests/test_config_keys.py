@@ -36,6 +36,20 @@ def test_keys_used_by_interpolations_declared_by_classes_or_from_espnet3_pass():
     check_top_level_keys(config, [Probe])
 
 
+def test_a_key_used_only_in_the_trainer_block_passes(launch_cli, toy_recipe):
+    """The job resolves its Trainer block; the interpolation that reads the key counts."""
+    def change(config):
+        config["patience"] = 3
+        config["trainer"]["callbacks"] = [{
+            "_target_": "pytorch_lightning.callbacks.EarlyStopping", "monitor": "valid/loss",
+            "patience": "${patience}"}]
+
+    edit_config(toy_recipe, change)
+    code, out, err = launch_cli(toy_recipe, f"exp_root={toy_recipe / 'exp'}", "--dry-run")
+    assert code == 0, out + err
+    assert "patience: 3" in out
+
+
 @pytest.mark.parametrize("key, value, words", [
     ("init", "xavier_uniform", "initialise the weights in the model's constructor"),
     ("parallel", {"env": "slurm"}, "resources"),

@@ -12,6 +12,7 @@ old one is gone, takes it over and resumes it from its checkpoint.
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 import math
 from collections.abc import Iterator
@@ -49,6 +50,8 @@ def run_slot(cfg: Any, slot_dir: Path, recipe_dir: Path) -> Any:
     slot = int(cfg.search.slot)
     owner = {"sweep": str(sweep_dir), "slot": slot, **identity()}
     write_status(slot_dir, RUNNING, started_trials=[], **identity())
+    importlib.import_module("pytorch_lightning")  # before a trial is asked for: its
+    # time in the study is then its own, not the seconds torch takes to import
     study = open_study(spec, salt=f"{slot}:{restart_count()}")
     ran: list[int] = []
     log.info("search %s: slot %d of %d, study in %s", spec.study, slot, spec.slots, spec.dir)

@@ -50,7 +50,7 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
     key = key_of(job, recipe.dir)
     if not cache.passed(key):
         checked = _check_imports(job_config(config, recipe.dir, run_dir, translate=False),
-                                 recipe.dir)
+                                 recipe.dir, config)
         if named_optimizers(job):
             _check_parameter_groups(job)
         cache.remember(key, checked)
@@ -58,8 +58,10 @@ def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any
     return job
 
 
-def _check_imports(job: Any, recipe_dir: Path) -> list:
-    """The checks that import the configured classes; returns what they imported."""
+def _check_imports(job: Any, recipe_dir: Path, composed: Any = None) -> list:
+    """The checks that import the configured classes; returns what they imported.
+    `composed`: the config before the job's changes (its interpolations are still there:
+    the Trainer block is resolved in the job)."""
     from launcher.components.data.checks import check_data
     from launcher.components.modeling.optimization_spec import check_manual_trainer_options
     from launcher.components.selection import COMPONENTS
@@ -72,7 +74,7 @@ def _check_imports(job: Any, recipe_dir: Path) -> list:
     check_manual_trainer_options(job)
     classes["system"].check_stages(job.get("stages"))
     classes["system"].check_config(job, recipe_dir)
-    check_top_level_keys(job, classes.values())
+    check_top_level_keys(job, classes.values(), composed)
     _check_optimizers(job, classes)
     check_train_data(job, classes)
     check_arguments(check_data(job), recipe_dir)

@@ -34,11 +34,16 @@ FIT_ARGUMENTS = ("ckpt_path", "train_dataloaders", "val_dataloaders", "datamodul
 INTERPOLATED = re.compile(r"\$\{\s*([A-Za-z_]\w*)\s*(?=[.\[}])")
 
 
-def check_top_level_keys(config: Mapping, classes: Iterable[type]) -> None:
-    """Refuse a top-level key nobody reads, and ESPnet3 features that are not here."""
+def check_top_level_keys(config: Mapping, classes: Iterable[type],
+                         composed: Mapping | None = None) -> None:
+    """Refuse a top-level key nobody reads, and ESPnet3 features that are not here.
+    Interpolations count where they were written (`composed`, as the files and the
+    command line made the config), not only where they survive in `config`."""
     declared = {key for cls in classes for key in getattr(cls, "config_keys", ())}
     known = {*LAUNCHER_KEYS, *ESPNET3_KEYS, *declared}
     used = set(INTERPOLATED.findall(repr(_plain(config))))
+    if composed is not None:
+        used |= set(INTERPOLATED.findall(repr(_plain(composed))))
     for key in config:
         if key in known or key in used:
             continue

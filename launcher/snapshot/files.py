@@ -164,7 +164,10 @@ def local_location(name: str) -> Path | None:
 
 
 def _installed(path: Path) -> bool:
-    return any(path.is_relative_to(folder) for folder in _installed_folders())
+    """In the standard library or a site-packages folder: this environment's, or another
+    one's put on the path (a `.pth` file, PYTHONPATH)."""
+    return any(part in ("site-packages", "dist-packages") for part in path.parts) or \
+        any(path.is_relative_to(folder) for folder in _installed_folders())
 
 
 @functools.lru_cache(maxsize=1)
