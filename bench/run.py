@@ -3,6 +3,7 @@
     python bench/run.py                      # full: about 10 minutes, writes bench/RESULTS.md
     python bench/run.py --quick              # every benchmark, briefly: bench/out/RESULTS.md
     python bench/run.py --only B1,B3         # some of them
+    python bench/run.py --quick --only B7    # B7 is left out of --quick unless named
 
 Benchmarks are not tests: nothing here fails on a missed target. The run
 fails only when a benchmark cannot be measured at all; a section that needs
@@ -29,6 +30,7 @@ import b3_sweep
 import b4_status
 import b5_resume
 import b6_ddp
+import b7_search
 import profile_worst
 import report
 from common import BENCH, ROOT, Context, Section, load_average
@@ -40,10 +42,15 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "B4": b4_status.run_section,
     "B5": b5_resume.run_section,
     "B6": b6_ddp.run_section,
+    "B7": b7_search.run_section,
 }
 TITLES = {"B1": "Training-loop overhead", "B2": "Time to first training step and start-up",
           "B3": "Sweep submission to SLURM", "B4": "`launch status` on a sweep",
-          "B5": "Resume cost", "B6": "DDP on CPU"}
+          "B5": "Resume cost", "B6": "DDP on CPU",
+          "B7": "Asynchronous search vs batched Optuna"}
+# Left out of a --quick run unless named in --only: B7 waits for real searches on SLURM
+# (minutes even when short), beyond the quick run's budget (tests/test_bench.py).
+NOT_QUICK = ("B7",)
 
 
 def slurm_up() -> bool:
@@ -74,7 +81,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    chosen = [k.strip().upper() for k in args.only.split(",") if k.strip()] or list(SECTIONS)
+    chosen = [k.strip().upper() for k in args.only.split(",") if k.strip()] or \
+        [k for k in SECTIONS if not (args.quick and k in NOT_QUICK)]
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         print(f"bench: unknown section(s) {', '.join(unknown)}; choose from "
@@ -86,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   log=lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True))
     if not ctx.slurm:
         ctx.log("the local SLURM cluster does not answer (make slurm-up; source slurm/env): "
-                "B3, B4 and the requeue part of B5 will say 'not available'")
+                "B3, B4, B7 and the requeue part of B5 will say 'not available'")
     started, load_start = time.monotonic(), load_average()
     sections = []
     try:

@@ -81,15 +81,18 @@ def test_the_documented_app_is_the_example():
 
 
 @pytest.mark.slurm
-def test_the_documented_commands_run_and_return_each_tasks_value(slurm_cluster, tmp_path):
-    """Each command of docs/hydra.md, in a copy of the example; then `launch status`."""
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+def test_the_documented_commands_run_and_return_each_tasks_value(slurm_cluster, tmp_path,
+                                                                 hydra_optuna_python):
+    """Each command of docs/hydra.md, in a copy of the example; then `launch status`.
+
+    Run by the side environment's python, which has hydra-optuna-sweeper (optuna 2.x)
+    for the third command, and everything else from .venv."""
     app = tmp_path / "app"
     shutil.copytree(EXAMPLE, app)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for n, command in enumerate(documented_commands()):
         sweep = tmp_path / f"sweep{n}"
-        done = subprocess.run([sys.executable, *shlex.split(command)[1:],
+        done = subprocess.run([str(hydra_optuna_python), *shlex.split(command)[1:],
                                f"hydra.sweep.dir={sweep}"], cwd=app, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, command + done.stderr
@@ -101,7 +104,8 @@ def test_the_documented_commands_run_and_return_each_tasks_value(slurm_cluster, 
     lrs = [float(j["overrides"][0].split("=", 1)[1]) for j in jobs]
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(min((lr - 0.01) ** 2 + 2e-5 for lr in lrs))
-    status = subprocess.run([sys.executable, "-m", "launcher.cli", "status", str(sweep)],
+    status = subprocess.run([str(hydra_optuna_python), "-m", "launcher.cli", "status",
+                             str(sweep)],
                             capture_output=True, text=True, env=env)
     assert status.returncode == 0 and status.stdout.count("completed") >= 4, status.stdout
 
