@@ -268,7 +268,7 @@ def assert_each_trial_ran_once(exp: Path, n_trials: int) -> dict[int, list[str]]
 def test_a_stopped_local_search_continues_with_no_trial_lost_or_run_twice(toy_recipe,
                                                                            tmp_path):
     exp = tmp_path / "exp"
-    command = [f"exp_root={exp}", *TOY_DATA, "+model.step_sleep_s=0.15", "search.n_trials=4",
+    command = [f"exp_root={exp}", *TOY_DATA, "+model.step_sleep_s=0.3", "search.n_trials=4",
                "search.slots=2", "optim.lr=tag(log,interval(0.01,0.1))"]
     process = _start(toy_recipe, *command)
     wait_for_checkpoints(exp, 1)
@@ -389,3 +389,26 @@ def test_a_damaged_search_file_is_named_with_its_problem(tmp_path, text, problem
     with pytest.raises(Damaged, match=re.escape(problem)) as raised:
         SearchSpec.read(tmp_path)
     assert str(tmp_path / "search.json") in str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_search_with_two_metrics_keeps_its_pareto_front(launch_cli, toy_recipe, tmp_path,
+                                                          one_torch_thread):
+    exp = tmp_path / "exp"
+    code, out, err = launch_cli(
+        toy_recipe, f"exp_root={exp}", "trainer.max_epochs=1", "search.n_trials=3",
+        "search.slots=1", "search.metric=[valid/loss,train/loss]",
+        "search.direction=[minimize,minimize]", "search.sampler={name:nsga2,seed:0}",
+        "optim.lr=tag(log,interval(0.01,0.1))")
+    assert code == 0, out + err
+    trials = study_of(spec_of(exp)).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert all(len(t.values) == 2 for t in trials)
+    front = [t for t in trials if not any(
+        all(a <= b for a, b in zip(o.values, t.values, strict=True)) and o.values != t.values
+        for o in trials)]
+    shown = re.findall(r"on the Pareto front so far: trial (\d+)", out)
+    assert sorted(map(int, shown)) == sorted(t.number for t in front)
+    code, out, err = launch_cli("report", str(sweep_of(exp)))
+    assert code == 0, err
+    assert (sweep_of(exp) / "pareto.png").is_file()
