@@ -204,9 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_search(jobs: Sequence) -> None:
     """A search's trials and the best so far, after its slots."""
     from launcher.followups.trials import search_summary
+    from launcher.search.spec import SLOTS_DIR
 
-    if jobs and getattr(jobs[0], "run_dir", ""):
-        text = search_summary(Path(jobs[0].run_dir).parents[1])
+    slot_dir = Path(getattr(jobs[0], "run_dir", "")) if jobs else None
+    if slot_dir is not None and slot_dir.parent.name == SLOTS_DIR:  # <sweep>/slots/<k>
+        text = search_summary(slot_dir.parents[1])
         if text:
             print(text)
 

@@ -49,6 +49,19 @@ def override_key(override: str) -> str:
     return key.lstrip("+~").split("@", 1)[0]
 
 
+def override_value(value: Any) -> str:
+    """A value as a command-line override spells it."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str) and not re.fullmatch(r"[\w./-]+", value):
+        return repr(value)
+    if value is None:
+        return "null"
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def defines_run(override: str) -> bool:
     root = re.split(r"[./]", override_key(override), maxsplit=1)[0]
     return root not in NOT_IDENTITY

@@ -12,6 +12,7 @@ from typing import Any
 
 from launcher.errors import LauncherError
 from launcher.executors.registry import find
+from launcher.search.spec import SPEC_FILE
 
 
 def retry(target: str, launch: Callable[..., Any]) -> int:
@@ -30,7 +31,7 @@ def retry(target: str, launch: Callable[..., Any]) -> int:
     if not sweep.recipe:
         raise LauncherError("this run was not submitted through an executor; run its launch "
                             "command again instead")
-    if (Path(sweep.sweep_dir) / "search.json").is_file():
+    if (Path(sweep.sweep_dir) / SPEC_FILE).is_file():
         raise LauncherError(f"this sweep is a search: launch it again ({_command_of(sweep)}) "
                             "and it continues; trials whose slot stopped are resumed from "
                             "their checkpoints")

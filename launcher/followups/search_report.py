@@ -10,17 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from launcher.followups.trials import TrialRow, best_rows, load_trials
+from launcher.followups.trials import TrialRow, best_rows, load_study, trials_of
 from launcher.search.spec import SearchSpec
 
 TRIALS_CSV = "trials.csv"
 
 
 def write_search_report(spec: SearchSpec, out: Path) -> list[Path]:
-    rows = load_trials(spec)
+    study = load_study(spec)
+    rows = [] if study is None else trials_of(spec, study)
     written = [_csv(out / TRIALS_CSV, spec, rows)]
     if any(r.state == "complete" for r in rows):
-        study = _study(spec)
         for name, plot in _plots(spec).items():
             path = _figure(out / name, study, plot)
             if path is not None:
@@ -36,11 +36,11 @@ def write_search_report(spec: SearchSpec, out: Path) -> list[Path]:
 
 
 def rerun_command(spec: SearchSpec, row: TrialRow) -> str:
-    from launcher.search.space import value_text
+    from launcher.identity import override_value
 
     overrides = [o.removeprefix("++") for o in spec.overrides]
     added = {k.lstrip("+") for k in spec.params if k.startswith("+")}
-    params = [f"{'+' if k in added else ''}{k}={value_text(v)}" for k, v in row.params.items()]
+    params = [f"{'+' if k in added else ''}{k}={override_value(v)}" for k, v in row.params.items()]
     return shlex.join(["launch", spec.recipe, *overrides, *params,
                        *([f"--config-name={spec.config_name}"]
                          if spec.config_name != "config" else [])])
@@ -57,14 +57,6 @@ def _csv(path: Path, spec: SearchSpec, rows: list[TrialRow]) -> Path:
             writer.writerow([r.number, r.state, *values, *(r.params.get(k) for k in keys),
                              r.epochs, r.duration_s, r.run_dir, r.note])
     return path
-
-
-def _study(spec: SearchSpec) -> Any:
-    import optuna
-
-    from launcher.search.study import storage_of
-
-    return optuna.load_study(study_name=spec.study, storage=storage_of(spec))
 
 
 def _plots(spec: SearchSpec) -> dict[str, Callable[..., Any]]:

@@ -7,12 +7,13 @@ A running trial whose slot is gone (killed, its job cancelled) is shown as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from launcher import layout
 from launcher.bookkeeping import Damaged
+from launcher.search.space import params_text
 from launcher.search.spec import SearchSpec
 
 STATES = ("running", "orphaned", "complete", "pruned", "failed", "waiting")
@@ -28,28 +29,38 @@ class TrialRow:
     run_dir: Path
     note: str = ""
     duration_s: float | None = None
-    user_attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def log(self) -> Path:
         return layout.run_log(self.run_dir)
 
 
-def load_trials(spec: SearchSpec) -> list[TrialRow]:
-    """Every trial of the study, in order; none before the first slot started."""
+def load_study(spec: SearchSpec) -> Any:
+    """The study; None before the first slot created it."""
     if not spec.journal.is_file():
-        return []
+        return None
     import optuna
 
-    from launcher.search.study import is_abandoned, storage_of
+    from launcher.search.study import storage_of
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=spec.study, storage=storage_of(spec))
+        return optuna.load_study(study_name=spec.study, storage=storage_of(spec))
     except KeyError:
-        return []  # the journal has other studies, not this one yet
+        return None  # the journal has other studies, not this one yet
     except (ValueError, RuntimeError) as exc:
         raise Damaged(spec.journal, f"Optuna cannot read it: {exc}") from None
+
+
+def load_trials(spec: SearchSpec) -> list[TrialRow]:
+    """Every trial of the study, in order; none before the first slot started."""
+    study = load_study(spec)
+    return [] if study is None else trials_of(spec, study)
+
+
+def trials_of(spec: SearchSpec, study: Any) -> list[TrialRow]:
+    from launcher.search.study import is_abandoned
+
     rows = []
     for trial in study.get_trials(deepcopy=False):
         state = trial.state.name.lower().replace("fail", "failed")
@@ -62,8 +73,7 @@ def load_trials(spec: SearchSpec) -> list[TrialRow]:
             note = "its slot is gone; launching the search again resumes it"
         rows.append(TrialRow(trial.number, state, list(trial.values) if trial.values else None,
                              dict(trial.params), len(trial.intermediate_values),
-                             spec.trial_dir(trial.number), note, duration,
-                             dict(trial.user_attrs)))
+                             spec.trial_dir(trial.number), note, duration))
     return rows
 
 
@@ -84,12 +94,6 @@ def best_rows(spec: SearchSpec, rows: list[TrialRow]) -> list[TrialRow]:
 
 def _dominates(a: list[float], b: list[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
-
-
-def params_text(params: dict[str, Any]) -> str:
-    from launcher.search.space import value_text
-
-    return " ".join(f"{k}={value_text(v)}" for k, v in params.items())
 
 
 def values_text(spec: SearchSpec, values: list[float] | None) -> str:

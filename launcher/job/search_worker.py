@@ -91,16 +91,16 @@ def run_trial(cfg: Any, study: Any, claim: Any, spec: SearchSpec, recipe_dir: Pa
     from launcher.components.callbacks.trial_report import TrialPruned, reporting_to
     from launcher.job import runlock
     from launcher.job.task import run_stages
-    from launcher.search.space import value_text
+    from launcher.search.space import params_text
 
     run_dir = spec.trial_dir(claim.number)
-    shown = " ".join(f"{k}={value_text(v)}" for k, v in claim.params.items())
-    reporter = TrialReporter(claim.trial, spec.metrics[0], _reported(study, claim.number))
+    reporter = TrialReporter(claim.trial, spec.metrics[0], set(claim.reported))
     reporting = reporting_to(reporter) if not spec.multi_objective else nullcontext()
     try:  # Optuna takes no intermediate values (nor prunes) with several metrics
         with runlock.owning(run_dir), trial_log(run_dir), reporting:
             log.info("trial %d of study %s%s: %s (run folder %s)", claim.number, spec.study,
-                     ", taken over from a slot that stopped" if claim.resumed else "", shown,
+                     ", taken over from a slot that stopped" if claim.resumed else "",
+                     params_text(claim.params),
                      run_dir)
             run_stages(trial_config(cfg, claim.params), run_dir, recipe_dir, True)
     except TrialPruned as pruned:
@@ -162,11 +162,6 @@ def trial_values(run_dir: Path, spec: SearchSpec) -> list[float] | None:
             return None
         values.append(min(logged) if direction == "minimize" else max(logged))
     return values
-
-
-def _reported(study: Any, number: int) -> set[int]:
-    frozen = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    return set(frozen[0].intermediate_values) if frozen else set()
 
 
 @contextmanager

@@ -31,13 +31,13 @@ from launcher.components.building import user_spelling as shown_target
 from launcher.components.selection import CONSTRUCTION_KEYS
 from launcher.components.targets import _nearby
 from launcher.errors import ConfigError
+from launcher.identity import override_value
 from launcher.plan.type_judge import (
     _SEQUENCES,
     UNJUDGED,
     Verdict,
     literal_of_values,
     problem,
-    shown_value,
     text,
     verdict,
 )
@@ -233,17 +233,6 @@ def _example(annotation: Any, default: Any) -> str | None:
 
 
 _EXAMPLES = {int: "10", float: "0.1", bool: "true"}
-
-
-def override_value(value: Any) -> str:
-    """A value as a command-line override spells it."""
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, str) and not re.fullmatch(r"[\w./-]+", value):
-        return repr(value)
-    return shown_value(value) if isinstance(value, bool) or value is None else str(value)
 
 
 def dotted(key: str) -> str:

@@ -24,18 +24,18 @@ from typing import Any
 from launcher.errors import ConfigError
 from launcher.identity import NOT_IDENTITY, defines_run, origin, override_key
 from launcher.plan.recipe import Recipe, compose, is_config_group
-from launcher.search.spec import SearchSpec
+from launcher.search.spec import SLOTS_DIR, SearchSpec
 
 KEYS = ("n_trials", "slots", "metric", "direction", "sampler", "pruner", "params", "study",
         "dir", "grace_s", "slot")
 DIRECTIONS = ("minimize", "maximize")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-SLOTS_DIR = "slots"
 
 
 @dataclass(frozen=True)
 class SearchLaunch:
     spec: SearchSpec
+    space: dict[str, Any]  # each parameter's Optuna distribution
     slot_overrides: list[str]  # the launch's overrides, one job per slot
 
     def slots_in(self, planned: Sequence[Any], sweep_dir: Path) -> list[Any]:
@@ -70,20 +70,21 @@ def search_of(recipe: Recipe, overrides: Sequence[str]) -> SearchLaunch | None:
                            recipe, overrides)
         return None
     try:
-        spec = _spec(recipe, config, block, ranges, task)
+        spec, space = _spec(recipe, config, block, ranges, task)
     except ConfigError as exc:
         raise _located(exc, recipe, overrides) from None
     slots = ",".join(str(k) for k in range(spec.slots))
-    return SearchLaunch(spec, [*rest, f"++search.slot={slots}"])
+    return SearchLaunch(spec, space, [*rest, f"++search.slot={slots}"])
 
 
 def check_trials(recipe: Recipe, launch: SearchLaunch, planned: Sequence[Any]) -> None:
     """Each parameter is a key of the config, not a group or a launcher setting, and a
     trial at either end of every range passes the checks every run passes."""
+    from launcher.identity import override_value
     from launcher.plan.planning import plan, resources_of
-    from launcher.search.space import bounds, parse_params, value_text
+    from launcher.search.space import bounds
 
-    space = parse_params(launch.spec.params)
+    space = launch.space
     for key in space:
         root = re.split(r"[./]", key, maxsplit=1)[0]
         if root in (*NOT_IDENTITY, "search") or is_config_group(recipe, key):
@@ -95,13 +96,13 @@ def check_trials(recipe: Recipe, launch: SearchLaunch, planned: Sequence[Any]) -
                           hint="give each trial one device, and more slots instead")
     added = _added_keys(launch.spec)
     for end in (0, 1):
-        values = [f"{'++' if k in added else ''}{k}={value_text(bounds(d)[end])}"
+        values = [f"{'++' if k in added else ''}{k}={override_value(bounds(d)[end])}"
                   for k, d in space.items()]
         plan(recipe, [*launch.spec.overrides, *values], False)
 
 
 def _spec(recipe: Recipe, config: Any, block: Mapping, ranges: Sequence[str],
-          task: Sequence[str]) -> SearchSpec:
+          task: Sequence[str]) -> tuple[SearchSpec, dict[str, Any]]:
     from launcher.layout import exp_root
     from launcher.plan.safety import check_path
     from launcher.search import samplers
@@ -140,7 +141,7 @@ def _spec(recipe: Recipe, config: Any, block: Mapping, ranges: Sequence[str],
         pruner=samplers.as_block(block.get("pruner"), "search.pruner", "none"),
         grace_s=float(grace), recipe=str(recipe.dir), config_name=recipe.config_name)
     samplers.check(spec, space)
-    return spec
+    return spec, space
 
 
 def _added_keys(spec: SearchSpec) -> set[str]:

@@ -98,15 +98,8 @@ def grid_of(space: Mapping[str, Any]) -> dict[str, list]:
     return {key: list(dist.choices) for key, dist in space.items()}
 
 
-def value_text(value: Any) -> str:
-    """A sampled value as a Hydra override spells it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return value if value.replace("_", "").replace("-", "").replace(".", "").isalnum() \
-            else repr(value)
-    return str(value)
+def params_text(params: Mapping[str, Any]) -> str:
+    """A trial's parameters as command-line overrides."""
+    from launcher.identity import override_value
+
+    return " ".join(f"{k}={override_value(v)}" for k, v in params.items())

@@ -18,6 +18,7 @@ SPEC_FILE = "search.json"
 JOURNAL = "journal.log"
 TRIALS = "trials"
 CLAIMS = "claims"
+SLOTS_DIR = "slots"  # in the sweep folder: slots/<k>/, each slot's own run folder
 
 
 @dataclass(frozen=True)

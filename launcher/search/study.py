@@ -34,6 +34,7 @@ class Claim:
     params: dict[str, Any]
     path: Path  # the claim file, touched while the trial runs
     resumed: bool  # taken over from a slot that is gone, or this slot's earlier attempt
+    reported: frozenset[int] = frozenset()  # steps an earlier attempt reported already
 
 
 def storage_of(spec: SearchSpec) -> Any:
@@ -54,11 +55,16 @@ def open_study(spec: SearchSpec, salt: str = "") -> Any:
     from launcher.search.samplers import pruner_of, sampler_of
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=spec.study, storage=storage_of(spec), load_if_exists=True,
-        sampler=sampler_of(spec, salt), pruner=pruner_of(spec), directions=spec.directions)
-    study.sampler = sampler_of(spec, f"{salt}:{len(study.get_trials(deepcopy=False))}")
-    return study
+    storage = storage_of(spec)
+    try:
+        had = len(storage.get_all_trials(storage.get_study_id_from_name(spec.study),
+                                         deepcopy=False))
+    except KeyError:  # not created yet
+        had = 0
+    return optuna.create_study(
+        study_name=spec.study, storage=storage, load_if_exists=True,
+        sampler=sampler_of(spec, f"{salt}:{had}"), pruner=pruner_of(spec),
+        directions=spec.directions)
 
 
 def next_trial(study: Any, spec: SearchSpec, owner: dict[str, Any]) -> Claim | None:
@@ -81,7 +87,8 @@ def next_trial(study: Any, spec: SearchSpec, owner: dict[str, Any]) -> Claim | N
                 if mine or is_abandoned(path, spec.grace_s):
                     write_claim(path, owner)
                     return Claim(Trial(study, frozen._trial_id), frozen.number,
-                                 dict(frozen.params), path, resumed=True)
+                                 dict(frozen.params), path, resumed=True,
+                                 reported=frozenset(frozen.intermediate_values))
         if len(trials) >= spec.n_trials:
             return None
         trial = study.ask(parse_params(spec.params))
