@@ -12,11 +12,16 @@ Steps per second is measured inside each process by the same step clock
 (`bench/recipe/src/clock.py`), over the steps after a warm-up, so process
 start-up (B2) is not part of it. A small model shows per-step overhead; a
 large one shows what it costs when the step itself is real work.
+
+With `BENCH_DEVICE=gpu` in the environment, all three paths train on one GPU
+(the shared path with `resources.gpus_per_node=1`, the baselines with
+`--device cuda`); `bench/gpu_check.py` runs B1 so.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +53,18 @@ SMALL_REPS = 5
 PROFILE_FROM = 10  # the step clock profiles the loop from this step (recipe/src/timing.py)
 # The shared Trainer's last-checkpoint callback, which also carries its per-step duties.
 DUTIES_CALLBACK = "LastCheckpoint"
+DEVICE_ENV = "BENCH_DEVICE"  # "gpu": every B1 path trains on one GPU; default: the CPU
+
+
+def on_gpu() -> bool:
+    return os.environ.get(DEVICE_ENV, "cpu").lower() == "gpu"
+
+
+def device_args(argv: list[str], shared: bool = False) -> list[str]:
+    """`argv` of a B1 path, told to train on one GPU when `BENCH_DEVICE=gpu`."""
+    if not on_gpu():
+        return argv
+    return [*argv, "resources.gpus_per_node=1"] if shared else [*argv, "--device", "cuda"]
 
 
 @dataclass(frozen=True)
@@ -112,12 +129,14 @@ def train_once(ctx: Context, argv: list[str], events: Path, cpu: int | None = No
 def measure_model(ctx: Context, model: Model) -> dict[str, list[dict[str, Any]]]:
     work = ctx.folder("b1", model.name)
     paths = {
-        "torch": lambda rep, cpu: train_once(ctx, torch_command(model),
+        "torch": lambda rep, cpu: train_once(ctx, device_args(torch_command(model)),
                                              work / f"torch.{rep}.jsonl", cpu),
         "lightning": lambda rep, cpu: train_once(
-            ctx, lightning_command(model, work / f"pl.{rep}"), work / f"pl.{rep}.jsonl", cpu),
+            ctx, device_args(lightning_command(model, work / f"pl.{rep}")),
+            work / f"pl.{rep}.jsonl", cpu),
         "shared": lambda rep, cpu: train_once(
-            ctx, shared_command(model, work / f"exp.{rep}"), work / f"shared.{rep}.jsonl", cpu),
+            ctx, device_args(shared_command(model, work / f"exp.{rep}"), shared=True),
+            work / f"shared.{rep}.jsonl", cpu),
     }
     # The large model runs one path at a time: two compute-bound runs side by side
     # share the memory bandwidth, and their different start-up times would decide
@@ -126,15 +145,16 @@ def measure_model(ctx: Context, model: Model) -> dict[str, list[dict[str, Any]]]
         if model.name == "small" else [("lightning", None), ("shared", None), ("torch", None)]
     if model.name == "small" and not ctx.quick:  # where the per-step costs come from
         paths["idle"] = lambda rep, cpu: train_once(
-            ctx, lightning_command(model, work / f"idle.{rep}", 1),
+            ctx, device_args(lightning_command(model, work / f"idle.{rep}", 1)),
             work / f"idle.{rep}.jsonl", cpu)
         paths["ablation"] = lambda rep, cpu: train_once(
-            ctx, ablation_command(model, work / f"ablation.{rep}"),
+            ctx, device_args(ablation_command(model, work / f"ablation.{rep}"), shared=True),
             work / f"ablation.{rep}.jsonl", cpu)
         pairs = [("lightning", "shared"), ("idle", "ablation"), ("torch", None)]
     reps = max(ctx.reps, SMALL_REPS) if model.name == "small" and not ctx.quick else ctx.reps
     ctx.log(f"B1 {model.name} model ({model.parameters:,} parameters, batch "
-            f"{model.batch_size}, {model.steps} steps) x {reps}")
+            f"{model.batch_size}, {model.steps} steps) x {reps}"
+            f"{' on one GPU' if on_gpu() else ''}")
     return side_by_side(reps, pairs, paths)
 
 
@@ -195,14 +215,19 @@ def run_section(ctx: Context) -> Section:
         worst = TARGET_RATIO / shared.ratio if shared.ratio else None
         if worst is not None and (section.worst is None or worst > section.worst):
             section.worst = worst
-            section.profile_argv = shared_command(model, ctx.work / "b1" / "profile")
+            section.profile_argv = device_args(
+                shared_command(model, ctx.work / "b1" / "profile"), shared=True)
             section.profile_env = {"OMP_NUM_THREADS": str(THREADS)}
             # Per step: the module's hooks, the callbacks and Lightning's dispatch of them.
             section.profile_focus = ("launcher/|_call_callback_hooks|profiler.py.*profile|"
                                      "state_key|training_step|on_train_batch")
-            section.profile_baseline_argv = lightning_command(model, ctx.work / "b1" / "pl")
+            section.profile_baseline_argv = device_args(
+                lightning_command(model, ctx.work / "b1" / "pl"))
             section.profile_steps = model.steps - PROFILE_FROM
             section.profile_always = True
+    if on_gpu():
+        section.notes.append(f"{DEVICE_ENV}=gpu: every path trained on one GPU "
+                             "(32-bit), its data loaded on the CPU.")
     section.notes.append(
         f"Each path runs in a fresh process with OMP_NUM_THREADS={THREADS}; steps/s is the "
         "mean rate over the steps after a 10% warm-up, measured by the same step clock in "

@@ -46,7 +46,7 @@ def main(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
     from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
     from launcher.components.callbacks.checkpoints import AtomicCheckpointIO
-    from launcher.components.modeling.lightning_module import RESUME_KEY, pack_rng_states
+    from launcher.components.modeling.exact_resume import RESUME_KEY, pack_rng_states
 
     folder.mkdir(parents=True, exist_ok=True)
     results = []

@@ -129,11 +129,12 @@ def reconcile_trainer(trainer: Mapping, resources: Resources) -> dict[str, Any]:
     options = dict(trainer)
     for key, derived in resources.trainer_options().items():
         stated = options.get(key)
-        if stated is None or stated == derived or (key == "accelerator" and stated == "auto"):
+        if stated is None or stated == derived or (key == "accelerator" and stated in (
+                "auto", "cuda" if derived == "gpu" else "auto")):
             options[key] = derived
             continue
-        hint = {"devices": f"set resources.processes_per_node={stated}"
-                           + (" (or gpus_per_node)" if resources.gpus_per_node else ""),
+        hint = {"devices": f"set resources.{'gpus' if resources.gpus_per_node else 'processes'}"
+                           f"_per_node={stated}",
                 "num_nodes": f"set resources.nodes={stated}",
                 "accelerator": "set resources.gpus_per_node (0 means cpu)"}[key]
         raise ConfigError(
@@ -171,6 +172,24 @@ def _agree(resources: dict, name: str, value: Any, key: str) -> None:
         raise ConfigError(f"{key}={value} contradicts resources.{name}={stated}", key=key,
                           hint=f"state it once: remove {key}, or make it equal")
     resources[name] = value
+
+
+# sbatch options the resources set: a profile's `sbatch:` would override them in the
+# script, and the ranks the Trainer is told of would not be those SLURM starts.
+OWNED_BY_RESOURCES = {"nodes": "nodes", "ntasks": "processes_per_node",
+                      "ntasks-per-node": "processes_per_node", "gpus": "gpus_per_node",
+                      "gpus-per-node": "gpus_per_node", "gpus-per-task": "gpus_per_node",
+                      "cpus-per-task": "cpus_per_task", "mem": "mem_gb", "time": "time_min"}
+
+
+def _not_owned_by_resources(option: str, value: str) -> None:
+    name = option.replace("_", "-")
+    owner = OWNED_BY_RESOURCES.get(name, "gpus_per_node" if name == "gres" and "gpu" in value
+                                   else None)
+    if owner is not None:
+        raise ConfigError(f"sbatch option '{option}' is set by the resources, from which "
+                          "the Trainer's device counts come too", key=f"cluster.sbatch.{option}",
+                          hint=f"set resources.{owner} instead")
 
 
 def _positive_int(resources: Resources, name: str, minimum: int) -> None:
@@ -222,6 +241,7 @@ class ClusterProfile:
         for option, value in profile.sbatch.items():
             _safe_slurm_value(option, f"cluster.sbatch.{option}")
             _safe_slurm_value(value, f"cluster.sbatch.{option}")
+            _not_owned_by_resources(str(option), str(value))
         return profile
 
     def slurm_extras(self) -> dict[str, Any]:

@@ -41,6 +41,8 @@ class LitRegressor(pl.LightningModule):
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = training_arguments(__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=1, help=">1: DDP on CPU (gloo)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: train on one GPU (B1 with BENCH_DEVICE=gpu)")
     parser.add_argument("--out", required=True, help="folder for logs and checkpoints")
     parser.add_argument("--idle-callbacks", type=int, default=0,
                         help="add callbacks that do nothing (what each callback costs)")
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = model_code.RandomData(args.steps * args.batch_size * args.devices, args.dim, seed=0)
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=True)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=args.devices,
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
         max_epochs=1, max_steps=args.steps, default_root_dir=args.out,
         logger=CSVLogger(args.out), enable_progress_bar=False, enable_model_summary=False,

@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = training_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: train on one GPU (B1 with BENCH_DEVICE=gpu)")
     return parser.parse_args(argv)
 
 
@@ -25,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     model_code, clock_code = recipe_module("model"), recipe_module("clock")
     torch.manual_seed(args.seed)
-    model = model_code.MLP(args.dim, args.hidden, args.layers)
+    device = torch.device(args.device)
+    model = model_code.MLP(args.dim, args.hidden, args.layers).to(device)
     data = model_code.RandomData(args.steps * args.batch_size, args.dim, seed=0)
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
@@ -33,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     clock.mark("fit_start")
     model.train()
     for step, batch in enumerate(loader, start=1):
-        loss, _, _ = model(**batch)
+        loss, _, _ = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -71,3 +71,14 @@ class EpochLearningRateMonitor(LearningRateMonitor):
     def _extract_stats(self, trainer: Any, interval: str) -> dict:
         stats = super()._extract_stats(trainer, interval)
         return {**stats, "epoch": trainer.current_epoch} if stats else stats
+
+
+def data_parallel_mesh(strategy: Any) -> None:
+    """Make a ModelParallelStrategy left at its "auto" sizes shard over every rank (a
+    data-parallel mesh of the world size, no tensor parallelism) instead of Lightning's
+    default (data parallel over nodes, tensor parallel within one). Relies on the
+    strategy's `_data_parallel_size` / `_tensor_parallel_size`, read in its
+    `setup_environment`."""
+    if strategy._data_parallel_size == "auto" and strategy._tensor_parallel_size == "auto":
+        strategy._data_parallel_size = strategy.num_nodes * strategy.num_processes
+        strategy._tensor_parallel_size = 1

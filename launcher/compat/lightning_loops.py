@@ -14,7 +14,7 @@ So the checkpoint records what the epoch still owed (`owed_at_save`), and loadin
 the loop counters to where the uninterrupted run stood right after that step
 (`move_past_last_step`): with a validation owed, to the start of that validation, which
 Lightning restarts from its first batch; without one, to the end of the epoch's
-batches, whose empty remainder (the module's `resume_batch_order`) ends the epoch.
+batches, whose empty remainder (`exact_resume.resume_batch_order`) ends the epoch.
 The resumed run then validates, ends the epoch and goes on as the
 uninterrupted run did.
 """
@@ -77,3 +77,16 @@ def take_the_plateau_step(trainer: Any) -> None:
     been lost with the process. Here they are restored (`lightning_metrics`) or
     computed again, so the step is taken as in the uninterrupted run."""
     trainer.fit_loop._restarting = False
+
+
+def set_batches_done(trainer: Any, done: int) -> None:
+    """Count `done` batches of the current epoch as processed (a resume on another
+    number of ranks, whose share of the epoch has another length): the epoch's progress
+    counters (`fit_loop.epoch_loop.batch_progress.current`), restored from the
+    checkpoint before the train dataloader is requested, all moved alike."""
+    current = trainer.fit_loop.epoch_loop.batch_progress.current
+    shift = done - current.processed  # a save at a batch's end has it processed, not completed
+    current.ready += shift
+    current.started += shift
+    current.processed += shift
+    current.completed += shift

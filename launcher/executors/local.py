@@ -7,6 +7,7 @@ stops them (`launcher.executors.local_stop`)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 
@@ -63,10 +64,39 @@ class LocalSweepLauncher(SweepLauncher):
 
 
 def visible_gpus() -> list[int]:
-    """GPUs this machine lets local jobs use (CUDA_VISIBLE_DEVICES is honoured)."""
+    """GPUs this machine lets local jobs use, as a job's CUDA_VISIBLE_DEVICES names them.
+
+    Under `launch`'s own CUDA_VISIBLE_DEVICES (say 2,3) torch counts two GPUs, and a
+    job given "0,1" would see the machine's GPUs 0 and 1: the jobs get the entries
+    of that variable instead. GPUs named by UUID (GPU-..., MIG-...) keep their names."""
     import torch
 
-    return list(range(torch.cuda.device_count()))
+    count = torch.cuda.device_count()
+    stated = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if stated is None:
+        return list(range(count))
+    names = [name.strip() for name in stated.split(",")][:count]  # torch stops there too
+    return [int(name) if name.isdigit() else NamedGpu(i, name) for i, name in enumerate(names)]
+
+
+class NamedGpu(int):
+    """A GPU that CUDA_VISIBLE_DEVICES names by UUID: submitit takes a job's GPUs as
+    integers and writes each into the job's CUDA_VISIBLE_DEVICES with str()."""
+
+    name: str
+
+    def __new__(cls, position: int, name: str) -> NamedGpu:
+        gpu = super().__new__(cls, position)
+        gpu.name = name
+        return gpu
+
+    def __getnewargs__(self) -> tuple[int, str]:
+        return int(self), self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+    __repr__ = __str__
 
 
 class GpuPool:

@@ -21,6 +21,11 @@ GPUS = "resources.gpus_per_node"
 
 def check_allocation(resources: Resources, backend: str, cluster: ClusterProfile) -> None:
     if backend == "local":
+        if resources.nodes > 1:  # the Trainer would count ranks that never start
+            raise ConfigError(f"the local executor runs each job on this machine alone, "
+                              f"not on {resources.nodes} nodes", key="resources.nodes",
+                              hint="use hydra/launcher=slurm for several nodes, or "
+                                   "resources.nodes=1")
         if resources.gpus_per_node:
             _check_local_gpus(resources.gpus_per_node)
         return

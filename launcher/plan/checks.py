@@ -42,11 +42,13 @@ def check(config: Any, recipe: Recipe, run_dir: Path, overrides: Sequence[str],
 def _check(config: Any, recipe: Recipe, run_dir: Path, cache: CheckCache) -> Any:
     from launcher.components.selection import check_required_keys
     from launcher.plan.check_cache import key_of
+    from launcher.plan.devices import check_process_group
     from launcher.plan.settings import check_settings
 
     check_required_keys(config)
     check_settings(config, recipe.dir)
     job = job_config(config, recipe.dir, run_dir)
+    check_process_group(job)
     key = key_of(job, recipe.dir)
     if not cache.passed(key):
         checked = _check_imports(job_config(config, recipe.dir, run_dir, translate=False),

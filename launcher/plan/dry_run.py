@@ -20,12 +20,18 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
     from launcher.executors.registry import shown as shown_overrides
     from launcher.executors.request import executor_parameters, job_name, make_executor
     from launcher.job.config import job_config
+    from launcher.plan.devices import described
     from launcher.plan.settings import job_time_as_text
 
     parts = [f"dry run: {len(planned)} job(s) on the {backend} executor; nothing is submitted"]
+    devices = [described(job.config, backend) for job in planned]
+    shared = all(d == devices[0] for d in devices)  # else each job shows its own
     for i, job in enumerate(planned):
         parts.append(f"\n=== job {i}: {shown_overrides(job.overrides)}")
         parts.append(f"run directory: {job.run_dir}")
+        if devices[i] is not None and not shared:
+            parts.append(f"devices: {devices[i][0]}")
+            parts.extend(f"  {line}" for line in devices[i][1])
         parts.append("classes:")
         for name in COMPONENTS:
             cls = checked_class(job.config, name, recipe.dir)
@@ -44,6 +50,10 @@ def render(recipe: Recipe, planned: Sequence[Any], backend: str, sweep_dir: Path
     parameters = executor_parameters(backend, planned[0].config, job_name(recipe.dir),
                                      max_parallel,
                                      RequeuePolicy.from_config(planned[0].config.get("requeue")))
+    if shared and devices[0] is not None:
+        every = "every job" if len(planned) > 1 else "the job"
+        parts.append(f"\n=== devices of {every}: {devices[0][0]}")
+        parts.extend(f"  {line}" for line in devices[0][1])
     if backend == "slurm":
         executor = make_executor(backend, sweep_dir / SUBMITIT_DIR / "%j", parameters)
         from launcher.executors.request import sbatch_script

@@ -4,7 +4,8 @@
 in the run folder: floating-point weights averaged, integer buffers (counters)
 taken from one of them, keys without the LightningModule's `model.` prefix,
 so that ESPnet inference code loads it into the bare model. Averaging
-several good checkpoints usually beats the single best one for free.
+several good checkpoints usually beats the single best one for free. Sharded
+checkpoint folders are gathered into whole tensors first.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ def average_checkpoints(paths: Sequence[str | Path], monitor: str, exp_dir: Path
     """Write the average of the checkpoints at `paths`; return its path."""
     import torch
 
-    states = [torch.load(p, map_location="cpu", weights_only=False)["state_dict"]
-              for p in paths]
+    from launcher.components.callbacks.checkpoint_folders import model_weights
+
+    states = [model_weights(p) for p in paths]
     model_state = {}
     for key, value in states[0].items():
-        if not key.startswith("model."):
-            continue
         if value.is_floating_point():
             value = sum(s[key] for s in states) / len(states)
-        model_state[key.removeprefix("model.")] = value
+        model_state[key] = value
     target = exp_dir / layout.averaged_file(monitor, len(paths))
     tmp = target.with_name(f".{target.name}.tmp")  # a reader never sees half a file
     torch.save(model_state, tmp)

@@ -1,9 +1,10 @@
 """Checkpoints that survive being killed at any moment, and finding the one to resume.
 
 Writes go to a temporary file that is renamed into place, so a checkpoint
-file is either complete or absent. Should one still be damaged (a full disk,
-a copy gone wrong), resuming falls back to the newest one that loads, and
-says so in the log.
+file is either complete or absent (a sharded checkpoint is a folder, renamed
+into place the same way: `launcher.components.trainers.sharded`). Should one
+still be damaged (a full disk, a copy gone wrong, a shard deleted), resuming
+falls back to the newest one that loads, and says so in the log.
 """
 
 from __future__ import annotations
@@ -57,32 +58,23 @@ def periodic_checkpoint(directory: Path, every_n_steps: int | None,
 
 
 def resume_checkpoint(directory: Path) -> Path | None:
-    """The newest checkpoint in `directory` that loads, or None if there is none."""
-    candidates = sorted((p for p in directory.glob("*.ckpt") if p.is_file()),
-                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    """The newest checkpoint (file or sharded folder) in `directory` that loads, or None
+    if there is none."""
+    from launcher.components.callbacks.checkpoint_folders import saved_at, training_state
+
+    candidates = sorted((p for p in directory.glob("*.ckpt") if not p.name.startswith(".")),
+                        key=saved_at, reverse=True)
     for i, path in enumerate(candidates):
         try:
-            state = _load_to_check(path)
-        except Exception as exc:  # any unreadable file: fall back to an older one
+            state = training_state(path)
+        except Exception as exc:  # any unreadable checkpoint: fall back to an older one
             log.warning("checkpoint %s is unreadable (%s: %s); trying an older one",
                         path, type(exc).__name__, str(exc).splitlines()[0][:200])
             continue
-        if "loops" not in state or "state_dict" not in state:
+        if "loops" not in state or ("state_dict" not in state and not path.is_dir()):
             log.warning("checkpoint %s is not a training checkpoint; trying an older one", path)
             continue
         if i:
             log.warning("resuming from the older checkpoint %s", path)
         return path
     return None
-
-
-def _load_to_check(path: Path) -> Any:
-    """The checkpoint's structure, its tensors memory-mapped rather than read: Lightning
-    reads the file right after, and reading it twice doubled the resume cost of a large
-    model. A truncated file fails either way; a file torch cannot map is read in full."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # checked again below, without the map, where a reason is reported
-        return torch.load(path, map_location="cpu", weights_only=False)

@@ -27,12 +27,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from launcher.compat.lightning import (
-    batch_index,
-    batches_done_this_epoch,
-    collect_rng_states,
-    set_rng_states,
-)
+from launcher.compat.lightning import batch_index, set_rng_states
 from launcher.compat.lightning_loops import (
     EPOCH_END,
     VALIDATION,
@@ -43,6 +38,14 @@ from launcher.compat.lightning_loops import (
 )
 from launcher.compat.lightning_metrics import pack_logged_metrics, restore_logged_metrics
 from launcher.components.data.dataloader import build_dataloader, has_split, model_inputs
+from launcher.components.modeling.exact_resume import (
+    NAMED_STEPS_KEY,
+    RESUME_KEY,
+    epoch_position,
+    pack_rng_states,
+    resume_batch_order,
+    unpack_rng_states,
+)
 from launcher.components.modeling.finite_updates import FiniteUpdates
 from launcher.components.modeling.named_steps import NamedSteps
 from launcher.components.modeling.optimization_spec import (
@@ -171,6 +174,14 @@ class ESPnetLightningModule(pl.LightningModule):
         return batch_index(self.trainer)
 
     # ---- optimizers and data ------------------------------------------------
+    def configure_model(self) -> None:
+        """Under FSDP2 (`strategy: fsdp2`), shard the model over the data-parallel ranks,
+        once, as the strategy's policy says."""
+        shard = getattr(self._trainer.strategy if self._trainer else None, "shard_model", None)
+        if shard is not None and not getattr(self, "_sharded", False):
+            shard(self.model, self.device_mesh["data_parallel"])
+            self._sharded = True
+
     def configure_optimizers(self) -> Any:
         self.optimizer_specs = build_optimizers(self.model, self.config)
         if not self.automatic_optimization:
@@ -184,7 +195,7 @@ class ESPnetLightningModule(pl.LightningModule):
     def train_dataloader(self) -> Any:
         loader = self._loader("train")
         if self._resume is not None:
-            resume_batch_order(loader.batch_sampler, self._resume)
+            resume_batch_order(loader.batch_sampler, self._resume, self.trainer)
         return loader
 
     def val_dataloader(self) -> Any:
@@ -200,7 +211,7 @@ class ESPnetLightningModule(pl.LightningModule):
     # ---- exact resume ---------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[RESUME_KEY] = {"epoch": self.current_epoch,
-                                  "batches_done": batches_done_this_epoch(self.trainer),
+                                  **epoch_position(self.trainer),
                                   "owed": self._owed_at_save(),
                                   "metrics": pack_logged_metrics(self.trainer),
                                   "rng": pack_rng_states()}
@@ -265,34 +276,3 @@ def _batch_size(weight: Any) -> Any:
     if torch.is_tensor(weight):
         return weight.detach() if weight.requires_grad else weight
     return max(1, int(weight))
-
-
-RESUME_KEY = "launcher_resume"
-NAMED_STEPS_KEY = "launcher_named_steps"
-
-
-def pack_rng_states() -> torch.Tensor:
-    """torch, numpy and Python random states as one byte tensor, which Lightning's
-    weights-only checkpoint loading accepts (numpy arrays it would refuse)."""
-    import pickle
-
-    blob = pickle.dumps(collect_rng_states(include_cuda=torch.cuda.is_available()))
-    return torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
-
-
-def unpack_rng_states(packed: torch.Tensor) -> dict:
-    import pickle
-
-    return pickle.loads(packed.numpy().tobytes())
-
-
-def resume_batch_order(sampler: Any, resume: Mapping) -> None:
-    """Point a resumable sampler at the first batch not yet trained on. An epoch whose
-    end is still owed keeps its (empty) rest, which is what ends it."""
-    if not hasattr(sampler, "resume"):
-        return
-    epoch, done = int(resume["epoch"]), int(resume["batches_done"])
-    if done >= len(sampler) and resume.get("owed") is None:
-        epoch, done = epoch + 1, 0
-    sampler.set_epoch(epoch)
-    sampler.resume(epoch, done)

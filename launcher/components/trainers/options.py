@@ -1,6 +1,6 @@
 """The `trainer:` block's own spellings: strategies, loggers and profilers by name.
 
-    strategy:  auto | ddp | fsdp | {name: ddp|fsdp, <options>} | {_target_: ...}
+    strategy:  auto | ddp | fsdp | fsdp2 | {name: ddp|fsdp|fsdp2, <options>} | {_target_: ...}
     logger:    csv (default) | tensorboard | mlflow | wandb | [csv, mlflow] | false |
                {_target_: ...}   (trackers continue across resumes: `trackers`)
     profiler:  simple | advanced | pytorch | {_target_: ...}
@@ -31,14 +31,16 @@ LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 PROFILERS = ("simple", "advanced", "pytorch")
 
 
-STRATEGY_NAMES = ("ddp", "fsdp")
+STRATEGY_NAMES = ("ddp", "fsdp", "fsdp2")  # fsdp2: FSDP2 (`sharded`)
 
 
 def check_strategy_spec(spec: Any, accelerator: Any = None) -> None:
-    """A strategy Lightning knows by name, a {name: ddp|fsdp, ...} block or a _target_;
-    not FSDP on CPUs, which Lightning refuses only once the job runs."""
+    """A strategy Lightning knows by name, a {name: ddp|fsdp|fsdp2, ...} block or a
+    _target_; not FSDP on CPUs, which Lightning refuses only once the job runs (FSDP2
+    runs on CPUs, over gloo)."""
     name = spec.get("name") if isinstance(spec, Mapping) else spec
-    if isinstance(name, str) and name.startswith("fsdp") and accelerator == "cpu":
+    if isinstance(name, str) and name.startswith("fsdp") and name != "fsdp2" \
+            and accelerator == "cpu":
         raise ConfigError("FSDP shards over GPUs, and this run has none",
                           key="trainer.strategy",
                           hint="set resources.gpus_per_node, or use ddp on CPUs: trainer=ddp")
@@ -46,10 +48,11 @@ def check_strategy_spec(spec: Any, accelerator: Any = None) -> None:
         return
     if isinstance(spec, Mapping):
         if spec.get("name") not in STRATEGY_NAMES:
-            raise ConfigError(f"strategy name {spec.get('name')!r} is not ddp or fsdp",
+            raise ConfigError(f"strategy name {spec.get('name')!r} is not ddp, fsdp or fsdp2",
                               key="trainer.strategy.name",
                               hint="use a name string such as 'ddp_spawn' or a "
                                    "{_target_: ...} block")
+        check_strategy_options(spec)
         return
     known = strategy_names()
     if not isinstance(spec, str) or spec not in known:
@@ -59,6 +62,33 @@ def check_strategy_spec(spec: Any, accelerator: Any = None) -> None:
         raise ConfigError(f"unknown strategy {spec!r}", key="trainer.strategy",
                           hint=f"did you mean {' or '.join(map(repr, close))}?" if close
                           else f"Lightning knows: {', '.join(known)}")
+
+
+def check_strategy_options(spec: Mapping) -> None:
+    """The block's options are those of the strategy it names (planning refuses a typo,
+    which the job would only meet once queued)."""
+    import inspect
+
+    from launcher.components.trainers.sharded import strategy_class
+
+    cls, wrapped = strategy_class(spec["name"])
+    accepted = {p for c in (*cls.__mro__, *wrapped) if "__init__" in vars(c)
+                for p in inspect.signature(c.__init__).parameters} - {"self", "args", "kwargs"}
+    accepted |= {"timeout_s"}
+    for key in spec:
+        if key != "name" and key not in accepted:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), sorted(accepted), 1)
+            raise ConfigError(f"'{key}' is not an option of {cls.__name__}",
+                              key=f"trainer.strategy.{key}",
+                              hint=f"did you mean '{close[0]}'?" if close else
+                              f"its options: {', '.join(sorted(accepted))}")
+    state_dict_type = spec.get("state_dict_type", "full")
+    if spec["name"] == "fsdp" and state_dict_type not in ("full", "sharded"):
+        raise ConfigError(f"state_dict_type {state_dict_type!r} is not full or sharded",
+                          key="trainer.strategy.state_dict_type",
+                          hint="sharded: each rank saves its shard (a checkpoint folder)")
 
 
 def strategy_names() -> list[str]:
@@ -114,7 +144,7 @@ def check_callbacks_spec(specs: Any) -> None:
 def build_strategy(spec: Any) -> Any:
     from hydra.utils import instantiate
 
-    if spec is None or (isinstance(spec, str) and spec not in ("ddp", "fsdp")):
+    if spec is None or (isinstance(spec, str) and spec not in STRATEGY_NAMES):
         return spec or "auto"
     if isinstance(spec, str):
         spec = {"name": spec}
@@ -127,10 +157,15 @@ def build_strategy(spec: Any) -> Any:
 
         return DDPStrategy(**_timeouts(spec))
     if name == "fsdp":
-        from pytorch_lightning.strategies import FSDPStrategy
+        from launcher.components.trainers.sharded import ShardedFSDPStrategy
 
-        return FSDPStrategy(**_timeouts(spec))
-    raise ConfigError(f"strategy name '{name}' is not ddp or fsdp", key="trainer.strategy.name",
+        return ShardedFSDPStrategy(**_timeouts(spec))
+    if name == "fsdp2":
+        from launcher.components.trainers.sharded import FSDP2Strategy
+
+        return FSDP2Strategy(**_timeouts(spec))
+    raise ConfigError(f"strategy name '{name}' is not ddp, fsdp or fsdp2",
+                      key="trainer.strategy.name",
                       hint="use a string such as 'ddp_spawn' or a {_target_: ...} block")
 
 

@@ -125,10 +125,10 @@ class Trackers:
     def resume_step(self) -> int:
         """The global step the run resumes at: that of the checkpoint `fit` will pick
         (0 without one). Only the checkpoint's structure is read, its tensors mapped."""
-        from launcher.components.callbacks.checkpoints import _load_to_check, resume_checkpoint
+        from launcher.components.callbacks import checkpoint_folders, checkpoints
 
-        path = resume_checkpoint(self.run_dir / layout.CHECKPOINT_DIR)
-        return 0 if path is None else int(_load_to_check(path).get("global_step", 0))
+        path = checkpoints.resume_checkpoint(self.run_dir / layout.CHECKPOINT_DIR)
+        return int(checkpoint_folders.training_state(path)["global_step"]) if path else 0
 
     def _tensorboard(self, key: str, options: dict, make: Callable) -> Any:
         record = self.known.get(key, {})

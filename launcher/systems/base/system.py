@@ -183,6 +183,7 @@ def load_trained_weights(model: Any, exp_dir: Path) -> Path:
     """Load the averaged model if training made one, else the last checkpoint."""
     import torch
 
+    from launcher.components.callbacks.checkpoint_folders import model_weights
     from launcher.layout import CHECKPOINT_DIR, LAST_CHECKPOINT
 
     averaged = sorted(exp_dir.glob(layout.AVERAGED_GLOB))
@@ -193,7 +194,5 @@ def load_trained_weights(model: Any, exp_dir: Path) -> Path:
     if not last.exists():
         raise ConfigError(f"no trained weights in {exp_dir}", key="stages",
                           hint="run the train stage first: stages=[train,evaluate]")
-    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
-                           if k.startswith("model.")})
+    model.load_state_dict(model_weights(last))  # a file, or a sharded folder gathered
     return last

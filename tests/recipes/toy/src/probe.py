@@ -19,7 +19,8 @@ class ProbeModule(ESPnetLightningModule):
         Path(self.config["run_dir"], f"pid.rank{self.global_rank}").write_text(str(os.getpid()))
 
     def on_train_end(self):
-        weights = torch.cat([p.detach().flatten() for p in self.model.parameters()])
+        whole = [getattr(p, "full_tensor", lambda p=p: p)() for p in self.model.parameters()]
+        weights = torch.cat([p.detach().flatten() for p in whole])  # FSDP2: gathered
         record = {
             "global_rank": self.global_rank,
             "world_size": self.trainer.world_size,
@@ -64,3 +65,16 @@ class InterruptingProbe(ProbeModule):
             return False
         marker.write_text("")
         return True
+
+
+class SampleLog(InterruptingProbe):
+    """Also records, per rank, which samples each training batch holds (by their first
+    feature), so a test can check that every sample of an epoch is trained once."""
+
+    def on_train_batch_start(self, batch, batch_idx):
+        super().on_train_batch_start(batch, batch_idx)
+        line = {"epoch": self.current_epoch, "step": self.global_step,
+                "samples": [round(float(v), 5) for v in batch["x"][:, 0]]}
+        path = Path(self.config["run_dir"]) / f"samples.rank{self.global_rank}.jsonl"
+        with open(path, "a") as file:
+            file.write(json.dumps(line) + "\n")
