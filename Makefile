@@ -31,6 +31,10 @@ lint: $(STAMP)  ## ruff
 bench: $(STAMP) slurm-up  ## benchmarks against hand-written baselines (~10 min): bench/RESULTS.md
 	. slurm/env && $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: gpu-check
+gpu-check: $(STAMP)  ## on a machine with NVIDIA GPUs (<5 min): bf16, FSDP resume, DDP, B1: bench/GPU_RESULTS.md
+	$(BIN)/python bench/gpu_check.py $(GPU_CHECK_ARGS)
+
 slurm-up:  ## install and start the local SLURM cluster (root, Debian)
 	bash slurm/up
 

@@ -111,7 +111,7 @@ CASES = [
     Case("strategy-typo", ("+trainer.strategy=dpp",), ("unknown strategy 'dpp'",
                                                       "did you mean 'ddp'")),
     Case("strategy-block-name", ("+trainer.strategy={name:fdsp}",),
-         ("key 'trainer.strategy.name'", "'fdsp' is not ddp or fsdp")),
+         ("key 'trainer.strategy.name'", "'fdsp' is not ddp, fsdp or fsdp2")),
     Case("logger-typo", ("+trainer.logger=wandbx",), ("key 'trainer.logger'",
                                                      "unknown logger 'wandbx'")),
     Case("logger-in-list", ("+trainer.logger=[csv,tensorbord]",),

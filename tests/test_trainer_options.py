@@ -29,12 +29,35 @@ def test_fsdp_strategy_is_built_with_its_options_on_cpu():
     assert strategy.cpu_offload.offload_params is True
 
 
+def test_sharded_strategies_save_folders_and_check_their_options():
+    from launcher.components.trainers.options import check_strategy_spec
+    from launcher.components.trainers.sharded import FSDP2Strategy, ShardedFSDPStrategy
+
+    fsdp = build_strategy({"name": "fsdp", "state_dict_type": "sharded"})
+    assert isinstance(fsdp, ShardedFSDPStrategy) and fsdp.writes_folders
+    assert not build_strategy("fsdp").writes_folders  # Lightning's default: one full file
+    fsdp2 = build_strategy({"name": "fsdp2", "shard": ["Linear"], "timeout_s": 60})
+    assert isinstance(fsdp2, FSDP2Strategy) and fsdp2.writes_folders
+    assert fsdp2.shard_classes == ("Linear",) and fsdp2._timeout == timedelta(seconds=60)
+    assert not build_strategy({"name": "fsdp2", "save_distributed_checkpoint": False}) \
+        .writes_folders
+    check_strategy_spec({"name": "fsdp2"}, accelerator="cpu")  # FSDP2 runs on CPUs
+    with pytest.raises(ConfigError, match="'sahrd' is not an option of FSDP2Strategy") as e:
+        check_strategy_spec({"name": "fsdp2", "sahrd": ["Linear"]})
+    assert e.value.key == "trainer.strategy.sahrd" and "did you mean 'shard'" in str(e.value)
+    with pytest.raises(ConfigError, match="state_dict_type 'shards' is not full or sharded"):
+        check_strategy_spec({"name": "fsdp", "state_dict_type": "shards"})
+    # options of torch's wrappers pass: DDP's and FSDP's keyword arguments
+    check_strategy_spec({"name": "ddp", "find_unused_parameters": True, "static_graph": True})
+    check_strategy_spec({"name": "fsdp", "limit_all_gathers": True, "use_orig_params": True})
+
+
 def test_strategy_by_target_and_plain_names():
     strategy = build_strategy({"_target_": "pytorch_lightning.strategies.DDPStrategy",
                                "process_group_backend": "gloo"})
     assert strategy.process_group_backend == "gloo"
     assert build_strategy("auto") == "auto" and build_strategy("ddp_spawn") == "ddp_spawn"
-    with pytest.raises(ConfigError, match="not ddp or fsdp"):
+    with pytest.raises(ConfigError, match="not ddp, fsdp or fsdp2"):
         build_strategy({"name": "deepspeed"})
 
 

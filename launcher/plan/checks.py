@@ -23,6 +23,7 @@ from launcher.plan.check_cache import CheckCache
 from launcher.plan.recipe import Recipe
 from launcher.plan.stage_needs import (
     check_statistics,
+    check_test_data,
     check_train_data,
     is_lightning_module,
     trains,
@@ -79,6 +80,7 @@ def _check_imports(job: Any, recipe_dir: Path, composed: Any = None) -> list:
     check_top_level_keys(job, classes.values(), composed)
     _check_optimizers(job, classes)
     check_train_data(job, classes)
+    check_test_data(job, classes)
     check_arguments(check_data(job), recipe_dir)
     return [*classes.values(), *_check_all_targets(job, recipe_dir),
             *_check_collate_fn(job, recipe_dir)]

@@ -46,7 +46,7 @@ def check_train_data(job: Mapping, classes: Mapping[str, type]) -> None:
     system = classes["system"]
     reading = [name for name in system.check_stages(job.get("stages"))
                if name in DATA_STAGES and getattr(system, name) is getattr(System, name)]
-    if not reading or brings_own_data(job, classes) or _names_train_data(job):
+    if not reading or brings_own_data(job, classes) or _names_split(job, "train"):
         return
     datasets = job.get("dataset")
     organizer = isinstance(datasets, Mapping) and datasets.get("_target_") is not None
@@ -56,6 +56,29 @@ def check_train_data(job: Mapping, classes: Mapping[str, type]) -> None:
     raise ConfigError(f"stage '{reading[0]}' reads the train split, and no train dataset "
                       f"is configured", key="dataset.train" if datasets else "dataset",
                       hint=hint + f", or drop {' and '.join(reading)} from stages")
+
+
+def check_test_data(job: Mapping, classes: Mapping[str, type]) -> None:
+    """Refuse the shared evaluate stage when the config names no test split (it would
+    run after the whole training, and fail there)."""
+    from launcher.components.modeling.lightning_module import ESPnetLightningModule
+    from launcher.systems.base.system import System
+
+    system, module = classes["system"], classes["lightning_module"]
+    if "evaluate" not in system.check_stages(job.get("stages")) \
+            or system.evaluate is not System.evaluate \
+            or module.test_dataloader is not ESPnetLightningModule.test_dataloader \
+            or brings_own_data(job, classes) or _names_split(job, "test"):
+        return
+    datasets = job.get("dataset")
+    organizer = isinstance(datasets, Mapping) and datasets.get("_target_") is not None
+    raise ConfigError(
+        "stage 'evaluate' reads the test split, and no test dataset is configured",
+        key="dataset.test" if datasets else "dataset",
+        hint=("add a test list to the organizer: dataset.test: [{name: test, dataset: "
+              "{_target_: src.data.MyDataset}}]" if organizer else
+              "add 'dataset: {test: {_target_: src.data.MyDataset}}'")
+        + ", or drop evaluate from stages")
 
 
 def brings_own_data(job: Mapping, classes: Mapping[str, type]) -> bool:
@@ -72,14 +95,14 @@ def brings_own_data(job: Mapping, classes: Mapping[str, type]) -> bool:
                 and any(fit.get(k) is not None for k in OWN_DATA_FIT_ARGUMENTS)))
 
 
-def _names_train_data(job: Mapping) -> bool:
+def _names_split(job: Mapping, split: str) -> bool:
     datasets = job.get("dataset")
     if not isinstance(datasets, Mapping):
         return False
     if datasets.get("_target_") is None:
-        return datasets.get("train") is not None
+        return datasets.get(split) is not None
     # An organizer of our own takes its splits from the block; another may make its own.
-    return datasets["_target_"] != ORGANIZER or bool(datasets.get("train"))
+    return datasets["_target_"] != ORGANIZER or bool(datasets.get(split))
 
 
 def check_statistics(job: Any, recipe_dir: Path) -> None:

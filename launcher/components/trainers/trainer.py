@@ -188,8 +188,13 @@ def checkpoint_io_plugins(options: Mapping) -> list:
 
 
 def cluster_plugins(options: Mapping) -> list:
-    """Inside a launcher job, ranks come from the processes the launcher started."""
+    """Inside a launcher job, ranks come from the processes the launcher started (so
+    Lightning's advice to prepend `srun`, given wherever srun is installed, is moot)."""
+    import warnings
+
     from pytorch_lightning.plugins.environments import ClusterEnvironment
+
+    warnings.filterwarnings("ignore", message="The `srun` command is available on your system")
 
     from launcher.components.trainers.cluster_env import SubmititEnvironment
     from launcher.ranks import under_submitit
