@@ -88,3 +88,14 @@ def test_bad_criteria_and_options():
         parse_criteria([["valid/loss", 3, "lowest"]])
     with pytest.raises(ConfigError, match="did you mean 'precision'"):
         ESPnet3LightningTrainer.check_options({"precisoin": 16})
+
+
+def test_fsdp2_shards_the_models_children_or_the_named_classes():
+    import torch
+
+    from launcher.components.trainers.sharded import FSDP2Strategy
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(),
+                                torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh()))
+    assert FSDP2Strategy().units(model) == [model[0], model[2]]  # children with parameters
+    assert FSDP2Strategy(shard=["Linear"]).units(model) == [model[0], model[2][0]]
