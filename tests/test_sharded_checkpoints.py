@@ -169,6 +169,25 @@ def test_a_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_while_saving_a_folder_says_so_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from launcher.atomic import NoSpace
+
+    strategy, target = fake_strategy(), tmp_path / "last.ckpt"
+    strategy.save_checkpoint({"tag": "one"}, target)
+
+    def full(self, checkpoint, filepath, storage_options=None):
+        Path(filepath).mkdir()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FakeStrategy, "save_checkpoint", full)
+    with pytest.raises(NoSpace, match=r"no space left on .* \(writing .*last.ckpt\)"):
+        strategy.save_checkpoint({"tag": "two"}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert (target / "meta.pt").read_text() == "one"
+
+
 @pytest.mark.parametrize("saved,now", [(1, 2), (2, 1), (2, 3), (3, 2)])
 def test_the_rest_of_an_epoch_is_dealt_to_another_number_of_ranks(saved, now):
     from launcher.components.data.batch_order import ResumableBatchSampler

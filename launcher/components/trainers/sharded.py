@@ -24,7 +24,7 @@ from typing import Any
 
 from pytorch_lightning.strategies import FSDPStrategy, ModelParallelStrategy
 
-from launcher.atomic import remove_folder, replace_folder, temporary_path
+from launcher.atomic import NoSpace, out_of_space, remove_folder, replace_folder, temporary_path
 
 
 class AtomicFolders:
@@ -45,9 +45,12 @@ class AtomicFolders:
             self.barrier("launcher_checkpoint_written")
             if self.is_global_zero:
                 replace_folder(staging, target)
-        except BaseException:
+        except BaseException as exc:
+            full = isinstance(exc, Exception) and out_of_space(exc, staging.parent)
             if self.is_global_zero and staging.exists():
                 remove_folder(staging)
+            if full:  # asked before the partial folder freed its space
+                raise NoSpace(target) from exc
             raise
         self.barrier("launcher_checkpoint_renamed")
 
