@@ -74,8 +74,13 @@ def test_submitit_jobs_wait_for_their_result_by_a_timeout_we_can_shorten():
         changed("submitit", "Job._results_timeout_s", "submitit")
     job = object.__new__(submitit.LocalJob)
     job._cancel_at_deletion = False  # read by LocalJob.__del__
+    # a job of several ranks asks each rank's sub-job for its result, each waiting
+    ranks = [object.__new__(submitit.LocalJob) for _ in range(2)]
+    for rank in ranks:
+        rank._cancel_at_deletion = False
+    job._sub_jobs = ranks
     ended_without_waiting(job)
-    assert job._results_timeout_s == 0
+    assert [j._results_timeout_s for j in (job, *ranks)] == [0, 0, 0]
 
 
 def test_hydra_submitit_launcher_calls_the_job_with_our_arguments():

@@ -26,8 +26,11 @@ def sbatch_text(executor: Any, num_jobs: int) -> str:
 
 def ended_without_waiting(job: Any) -> None:
     """Settle a finished local job at once: its process ended, so a result file that is
-    not there will not come (a stopped job writes none)."""
-    job._results_timeout_s = 0
+    not there will not come (a stopped job writes none). A job of several ranks asks
+    each rank's sub-job for its result in turn (`Job._sub_jobs`), each waiting its own
+    `_results_timeout_s` (15 s) otherwise."""
+    for each in [job, *getattr(job, "_sub_jobs", [])]:
+        each._results_timeout_s = 0
 
 
 def job_arguments(overrides: Sequence[str], index: int, hydra_state: Any) -> tuple:
