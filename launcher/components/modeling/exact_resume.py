@@ -86,9 +86,9 @@ def _convert(sampler: Any, resume: Mapping, trainer: Any, saved: int) -> None:
             sampler.set_epoch(epoch)
             sampler.resume(epoch, min(int(resume["batches_done"]), len(sampler)))
         return
+    # An epoch whose batches are all done counts as so many batches of this run's (its
+    # end, owed or not, then goes as Lightning has it).
     position = int(position)
-    if position >= sampler.size and resume.get("owed") is None:
-        epoch, position = epoch + 1, 0
     sampler.set_epoch(epoch)
     sampler.resume_at(epoch, position)
     set_batches_done(trainer, len(sampler) - sampler.batches_left(epoch))
