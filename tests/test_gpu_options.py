@@ -108,6 +108,16 @@ def test_cpu_processes_talk_over_gloo(launch_cli, toy_recipe):
     assert block.startswith("the job: 1 node(s) x 2 CPU process(es) per node = 2 rank(s)")
     assert "accelerator:    cpu" in block and "binding" not in block
     assert "process group:  gloo (Lightning's default on CPUs)" in block
+    assert "checkpoints:    one file per checkpoint, written by rank 0" in block
+
+
+@pytest.mark.parametrize("strategy", ["trainer=fsdp2",
+                                      "++trainer.strategy={name:fsdp,state_dict_type:sharded}"])
+def test_sharded_checkpoints_are_announced(launch_cli, toy_recipe, gpu_partition, strategy):
+    out = dry_run(launch_cli, toy_recipe, *SLURM_GPUS, strategy)
+    block = devices_block(out)
+    assert "checkpoints:    sharded: a folder per checkpoint, one shard file per rank" in block
+    assert "process group:  nccl" in block
 
 
 def test_one_cpu_process_has_no_devices_block(launch_cli, toy_recipe):

@@ -44,7 +44,8 @@ def described(config: Mapping, backend: str) -> tuple[str, list[str]] | None:
              *([("binding", _binding(resources, backend))] if gpus else []),
              ("strategy", _strategy_name(trainer.get("strategy", "auto"))),
              ("process group", process_group_backend(trainer, resources)),
-             ("precision", _precision(trainer.get("precision"), gpus))]
+             ("precision", _precision(trainer.get("precision"), gpus)),
+             ("checkpoints", _checkpoint_kind(trainer.get("strategy", "auto")))]
     return title, [f"{label + ':':<{LABEL}} {text}" for label, text in lines]
 
 
@@ -85,6 +86,16 @@ def _strategy_name(spec: Any) -> str:
         options = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
         return f"{spec.get('name')}" + (f" ({options})" if options else "")
     return str(spec)
+
+
+def _checkpoint_kind(spec: Any) -> str:
+    """Files, or folders of one shard per rank (docs/trainer.md)."""
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    sharded = (name == "fsdp" and spec.get("state_dict_type") == "sharded") \
+        or (name == "fsdp2" and spec.get("save_distributed_checkpoint", True)) \
+        if isinstance(spec, Mapping) else name == "fsdp2"
+    return ("sharded: a folder per checkpoint, one shard file per rank" if sharded
+            else "one file per checkpoint, written by rank 0")
 
 
 def process_group_backend(trainer: Mapping, resources: Resources) -> str:
