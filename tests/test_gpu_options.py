@@ -4,10 +4,9 @@ and the precision. No GPU is needed: the GPUs and partitions are faked."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from conftest import rejected
+from test_dry_run import dry_run
 
 from launcher.plan.devices import sbatch_options
 from launcher.resources import Resources
@@ -29,14 +28,6 @@ def two_local_gpus(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-
-
-def dry_run(launch_cli, recipe: Path, *overrides: str) -> str:
-    exp = recipe / "exp"
-    code, out, err = launch_cli(recipe, "--dry-run", f"exp_root={exp}", *overrides)
-    assert code == 0, err
-    assert not exp.exists(), "a dry run must write nothing"
-    return out
 
 
 def sbatch_part(out: str) -> str:

@@ -45,6 +45,10 @@ def test_sharded_strategies_save_folders_and_check_their_options():
     with pytest.raises(ConfigError, match="'sahrd' is not an option of FSDP2Strategy") as e:
         check_strategy_spec({"name": "fsdp2", "sahrd": ["Linear"]})
     assert e.value.key == "trainer.strategy.sahrd" and "did you mean 'shard'" in str(e.value)
+    with pytest.raises(ConfigError, match="FSDP2 does not train in precision '16-mixed'"):
+        ESPnet3LightningTrainer.check_options({"strategy": "fsdp2", "precision": "16-mixed"})
+    ESPnet3LightningTrainer.check_options({"strategy": {"name": "fsdp2"},
+                                           "precision": "bf16-mixed"})
     with pytest.raises(ConfigError, match="state_dict_type 'shards' is not full or sharded"):
         check_strategy_spec({"name": "fsdp", "state_dict_type": "shards"})
     # options of torch's wrappers pass: DDP's and FSDP's keyword arguments

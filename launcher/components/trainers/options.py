@@ -91,6 +91,19 @@ def check_strategy_options(spec: Mapping) -> None:
                           hint="sharded: each rank saves its shard (a checkpoint folder)")
 
 
+FSDP2_PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-true")  # Lightning's
+
+
+def check_strategy_precision(spec: Any, precision: Any) -> None:
+    """FSDP2 (Lightning's ModelParallelStrategy) takes fewer precisions than the others;
+    Lightning says so only once the job runs."""
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    if name == "fsdp2" and precision is not None and str(precision) not in FSDP2_PRECISIONS:
+        raise ConfigError(f"FSDP2 does not train in precision {precision!r}",
+                          key="trainer.precision",
+                          hint=f"use one of {', '.join(FSDP2_PRECISIONS)}")
+
+
 def strategy_names() -> list[str]:
     from pytorch_lightning.strategies import StrategyRegistry
 

@@ -39,6 +39,7 @@ from launcher.components.trainers.options import (
     check_callbacks_spec,
     check_logger_spec,
     check_profiler_spec,
+    check_strategy_precision,
     check_strategy_spec,
 )
 from launcher.errors import ConfigError
@@ -123,6 +124,7 @@ class ESPnet3LightningTrainer:
             raise ConfigError("the run directory is chosen by the launcher",
                               key="trainer.default_root_dir", hint="remove it")
         check_strategy_spec(config.get("strategy"), config.get("accelerator"))
+        check_strategy_precision(config.get("strategy"), config.get("precision"))
         check_logger_spec(config.get("logger", "csv"))
         check_profiler_spec(config.get("profiler"))
         if config.get("callbacks"):
