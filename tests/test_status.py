@@ -155,3 +155,30 @@ def test_watch_ends_when_every_run_died_is_missing_or_damaged(tmp_path):
                              "0.1"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr  # ended, not every run completed
     assert "1 damaged, 1 died, 1 missing" in result.stdout
+
+
+def test_the_queue_is_asked_only_for_the_sweeps_own_jobs(monkeypatch):
+    from launcher.followups import slurm_queries as scheduler
+
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        lines = ("41_0|RUNNING|0:05\n41_1|PENDING|0:00\n99|RUNNING|1:00\n"
+                 if argv[0] == "squeue" else "")
+        return subprocess.CompletedProcess(argv, 0, lines, "")
+
+    monkeypatch.setattr(scheduler.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(scheduler.subprocess, "run", run)
+    states = scheduler.query(["41_0", "41_1", "42"])
+    squeue, = [c for c in calls if c[0] == "squeue"]
+    assert squeue[squeue.index("-j") + 1] == "41,42"  # arrays by their id: one argument
+    assert len(calls) == 2  # one squeue, one sacct, whatever the number of jobs
+    assert states["41_0"].live and states["41_1"].state == "PENDING" and "99" not in states
+
+
+def test_jobs_the_controller_forgot_are_not_live(slurm_cluster):
+    from launcher.followups import slurm_queries as scheduler
+
+    # squeue fails ("Invalid job id specified") when it knows none of the ids asked for
+    assert scheduler._squeue({"1", "2_3"}) == {}

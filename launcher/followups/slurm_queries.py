@@ -1,4 +1,5 @@
-"""Job states from SLURM: one `squeue` and one `sacct` call, whatever the number of jobs.
+"""Job states from SLURM: one `squeue` and one `sacct` call, whatever the number of jobs,
+each asking only for the sweep's own jobs.
 
 `squeue` knows the jobs that are pending or running now; `sacct` knows how the
 others ended. Array tasks are asked for through their array's id, so a sweep
@@ -54,6 +55,21 @@ def query(job_ids: Iterable[str]) -> dict[str, SchedulerState]:
     return states
 
 
+def _squeue(wanted: set[str]) -> dict[str, SchedulerState]:
+    """The live states of these jobs only (`-j` with their arrays' ids: the queue of a
+    busy cluster holds tens of thousands of other jobs). squeue fails with "Invalid job
+    id" when the controller knows none of them any more: then none is live."""
+    bases = ",".join(sorted({_base(j) for j in wanted}))
+    out = subprocess.run(["squeue", "-h", "-r", "-j", bases, "-o", "%i|%T|%M"],
+                         capture_output=True, text=True)
+    states = {}
+    for line in out.stdout.splitlines():
+        job_id, state, elapsed = [*line.split("|"), "", ""][:3]
+        if job_id in wanted:
+            states[job_id] = SchedulerState(state, elapsed, live=True)
+    return states
+
+
 def _never_started(states: dict[str, SchedulerState], base: str) -> SchedulerState | None:
     """The state sacct gives an array's tasks that never started: one line for all of
     them, `123` or `123_[4-7%2]` (a task that started has a line of its own)."""
@@ -61,17 +77,6 @@ def _never_started(states: dict[str, SchedulerState], base: str) -> SchedulerSta
     if found is None:
         found = next((s for k, s in states.items() if k.startswith(f"{base}_[")), None)
     return found
-
-
-def _squeue(wanted: set[str]) -> dict[str, SchedulerState]:
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%M"], capture_output=True,
-                         text=True)
-    states = {}
-    for line in out.stdout.splitlines():
-        job_id, state, elapsed = [*line.split("|"), "", ""][:3]
-        if job_id in wanted:
-            states[job_id] = SchedulerState(state, elapsed, live=True)
-    return states
 
 
 def _sacct(bases: list[str]) -> dict[str, SchedulerState]:
