@@ -13,7 +13,7 @@ from typing import Any
 
 USAGE = """\
 launch RECIPE [OVERRIDES ...] [-m] [--config-name NAME] [--dry-run] [--wait]
-launch status [SWEEP|RUN] [--watch SECONDS]
+launch status [SWEEP|RUN] [--watch SECONDS] [--all]
 launch logs RUN [-f] [--err]
 launch cancel SWEEP|RUN
 launch retry SWEEP
@@ -90,6 +90,9 @@ def build_command_parser() -> argparse.ArgumentParser:
     status.add_argument("target", nargs="?", help="sweep folder or id, or run folder")
     status.add_argument("--watch", type=float, nargs="?", const=10.0, default=None,
                         metavar="SECONDS", help="refresh until every job has ended")
+    status.add_argument("--all", action="store_true", dest="show_all",
+                        help="every row; a sweep of more than 40 jobs is otherwise "
+                             "summarised (the best, those that need a look, some running)")
     logs = commands.add_parser("logs", prog="launch logs", help="print a run's log",
                                description="Print a run's run.log (or the scheduler's "
                                            "stderr with --err); -f follows it.")
@@ -122,7 +125,7 @@ def run_command(argv: Sequence[str]) -> int:
     if args.command == "status":
         from launcher.followups.status import show
 
-        return show(args.target, args.watch)
+        return show(args.target, args.watch, args.show_all)
     if args.command == "report":
         from launcher.followups.report import write
 

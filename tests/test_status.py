@@ -55,7 +55,8 @@ def shimmed_env(tmp_path: Path) -> dict:
 
 def test_hundred_jobs_one_squeue_one_sacct_no_torch(tmp_path):
     sweep_dir = fake_sweep(tmp_path, 100)
-    code = ("import sys\nfrom launcher.cli import main\nrc = main(['status', sys.argv[1]])\n"
+    code = ("import sys\nfrom launcher.cli import main\n"
+            "rc = main(['status', sys.argv[1], '--all'])\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\nsys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code, str(sweep_dir)], capture_output=True,
                             text=True, env=shimmed_env(tmp_path))
@@ -75,6 +76,32 @@ def test_hundred_jobs_one_squeue_one_sacct_no_torch(tmp_path):
     assert "timed out" in lines["900_4"]
     assert "cancelled" in lines["900_5"]
     assert "out of retries" in lines["900_6"]
+
+
+def test_a_big_sweep_is_summarised_unless_all(tmp_path, monkeypatch, launch_cli):
+    from launcher.followups.status_summary import SHOWN_UP_TO
+
+    sweep_dir = fake_sweep(tmp_path, 100)
+    for i in range(10, 20):  # ten finished runs with a best valid/loss of 0.10 .. 0.19
+        (tmp_path / f"run{i}" / "metrics.csv").write_text(
+            f"epoch,step,valid/loss\n0,9,0.{i}\n")
+        write_status(tmp_path / f"run{i}", "completed")
+    monkeypatch.setenv("PATH", shimmed_env(tmp_path)["PATH"])
+    monkeypatch.setenv("CALLS", str(tmp_path / "calls"))
+    code, out, err = launch_cli("status", sweep_dir)
+    assert code == 0, err
+    title, _header, *rows, left = out.strip().splitlines()
+    counts = title.split("): ", 1)[1].split(", ")
+    assert sum(int(c.split()[0]) for c in counts) == 100  # the title counts every job
+    shown = [r.split()[0] for r in rows]
+    # the best five (lowest valid/loss first in the table's order), then those that need
+    # a look, then the running one; each once
+    assert shown == ["900_0", "900_3", "900_4", "900_5", "900_6",
+                     "900_10", "900_11", "900_12", "900_13", "900_14"]
+    assert left.startswith(f"{100 - len(shown)} more job(s) not shown (") and \
+        left.endswith("--all prints every row")
+    code, out, err = launch_cli("status", sweep_dir, "--all")
+    assert len(out.strip().splitlines()) == 2 + 100 > SHOWN_UP_TO
 
 
 def test_gpu_pool_gives_each_job_its_own_gpus():

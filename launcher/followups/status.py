@@ -208,7 +208,12 @@ def _lives(look: Look, allocation: scheduler.SchedulerState | None) -> bool | No
     return None
 
 
-def render(sweep: Sweep, table: list[Row]) -> str:
+def render(sweep: Sweep, table: list[Row], show_all: bool = False) -> str:
+    """The title counting every job by state, then the rows (a summary of a big sweep
+    unless `show_all`: `launcher.followups.status_summary`)."""
+    from launcher.followups.status_summary import summarised
+
+    everything, (table, left) = table, summarised(table, show_all)
     header = Row("JOB", "OVERRIDES", "STATE", "EPOCH/STEP", "LATEST", "BEST", "ELAPSED", "LOG",
                  "NOTE")
     header.latest = table[0].metric[0] if table else "metric"
@@ -220,11 +225,11 @@ def render(sweep: Sweep, table: list[Row]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip()
              for cell in cells]
     counts: dict[str, int] = {}
-    for r in table:
+    for r in everything:
         counts[r.state] = counts.get(r.state, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     title = f"sweep {sweep.sweep_dir} ({sweep.backend}): {summary}"
-    return "\n".join([title, *lines])
+    return "\n".join([title, *lines, *([left] if left else [])])
 
 
 def with_search(sweep: Sweep, text: str) -> str:
@@ -244,14 +249,14 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def show(target: str | None, watch: float | None = None) -> int:
+def show(target: str | None, watch: float | None = None, show_all: bool = False) -> int:
     """Print the table once, or every `watch` seconds until every job has ended."""
     from launcher.executors.registry import find
 
     sweep, jobs = find(target)
     while True:
         table = rows(sweep, jobs)
-        text = with_search(sweep, render(sweep, table))
+        text = with_search(sweep, render(sweep, table, show_all))
         if watch and os.isatty(1):
             print("\033[2J\033[H", end="")
         print(text, flush=True)
