@@ -129,8 +129,8 @@ def reconcile_trainer(trainer: Mapping, resources: Resources) -> dict[str, Any]:
     options = dict(trainer)
     for key, derived in resources.trainer_options().items():
         stated = options.get(key)
-        if stated is None or stated == derived or (key == "accelerator" and stated in (
-                "auto", "cuda" if derived == "gpu" else "auto")):
+        same_accelerator = stated == "auto" or (stated, derived) == ("cuda", "gpu")
+        if stated is None or stated == derived or (key == "accelerator" and same_accelerator):
             options[key] = derived
             continue
         hint = {"devices": f"set resources.{'gpus' if resources.gpus_per_node else 'processes'}"

@@ -90,12 +90,10 @@ def _strategy_name(spec: Any) -> str:
 
 def _checkpoint_kind(spec: Any) -> str:
     """Files, or folders of one shard per rank (docs/trainer.md)."""
-    name = spec.get("name") if isinstance(spec, Mapping) else spec
-    sharded = (name == "fsdp" and spec.get("state_dict_type") == "sharded") \
-        or (name == "fsdp2" and spec.get("save_distributed_checkpoint", True)) \
-        if isinstance(spec, Mapping) else name == "fsdp2"
-    return ("sharded: a folder per checkpoint, one shard file per rank" if sharded
-            else "one file per checkpoint, written by rank 0")
+    from launcher.components.trainers.options import sharded_checkpoints
+
+    return ("sharded: a folder per checkpoint, one shard file per rank"
+            if sharded_checkpoints(spec) else "one file per checkpoint, written by rank 0")
 
 
 def process_group_backend(trainer: Mapping, resources: Resources) -> str:

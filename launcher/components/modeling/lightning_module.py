@@ -177,10 +177,11 @@ class ESPnetLightningModule(pl.LightningModule):
     def configure_model(self) -> None:
         """Under FSDP2 (`strategy: fsdp2`), shard the model over the data-parallel ranks,
         once, as the strategy's policy says."""
+        from torch.distributed.fsdp import FSDPModule
+
         shard = getattr(self._trainer.strategy if self._trainer else None, "shard_model", None)
-        if shard is not None and not getattr(self, "_sharded", False):
+        if shard is not None and not isinstance(self.model, FSDPModule):
             shard(self.model, self.device_mesh["data_parallel"])
-            self._sharded = True
 
     def configure_optimizers(self) -> Any:
         self.optimizer_specs = build_optimizers(self.model, self.config)

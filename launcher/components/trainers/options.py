@@ -91,6 +91,16 @@ def check_strategy_options(spec: Mapping) -> None:
                           hint="sharded: each rank saves its shard (a checkpoint folder)")
 
 
+def sharded_checkpoints(spec: Any) -> bool:
+    """Whether a strategy writes each checkpoint as a folder of shards: FSDP with
+    `state_dict_type: sharded`, FSDP2 unless `save_distributed_checkpoint: false`."""
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    options = spec if isinstance(spec, Mapping) else {}
+    if name == "fsdp":
+        return options.get("state_dict_type", "full") == "sharded"
+    return name == "fsdp2" and bool(options.get("save_distributed_checkpoint", True))
+
+
 FSDP2_PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-true")  # Lightning's
 
 
@@ -165,21 +175,13 @@ def build_strategy(spec: Any) -> Any:
     if "_target_" in spec:
         return instantiate(spec)
     name = spec.pop("name", None)
-    if name == "ddp":
-        from pytorch_lightning.strategies import DDPStrategy
+    if name not in STRATEGY_NAMES:
+        raise ConfigError(f"strategy name '{name}' is not ddp, fsdp or fsdp2",
+                          key="trainer.strategy.name",
+                          hint="use a string such as 'ddp_spawn' or a {_target_: ...} block")
+    from launcher.components.trainers.sharded import strategy_class
 
-        return DDPStrategy(**_timeouts(spec))
-    if name == "fsdp":
-        from launcher.components.trainers.sharded import ShardedFSDPStrategy
-
-        return ShardedFSDPStrategy(**_timeouts(spec))
-    if name == "fsdp2":
-        from launcher.components.trainers.sharded import FSDP2Strategy
-
-        return FSDP2Strategy(**_timeouts(spec))
-    raise ConfigError(f"strategy name '{name}' is not ddp, fsdp or fsdp2",
-                      key="trainer.strategy.name",
-                      hint="use a string such as 'ddp_spawn' or a {_target_: ...} block")
+    return strategy_class(name)[0](**_timeouts(spec))
 
 
 def _timeouts(options: dict) -> dict:

@@ -25,6 +25,7 @@ from typing import Any
 from pytorch_lightning.strategies import FSDPStrategy, ModelParallelStrategy
 
 from launcher.atomic import NoSpace, out_of_space, remove_folder, replace_folder, temporary_path
+from launcher.components.trainers.options import sharded_checkpoints
 
 
 class AtomicFolders:
@@ -67,7 +68,7 @@ class ShardedFSDPStrategy(AtomicFolders, FSDPStrategy):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.writes_folders = kwargs.get("state_dict_type", "full") == "sharded"
+        self.writes_folders = sharded_checkpoints({"name": "fsdp", **kwargs})
 
 
 class FSDP2Strategy(AtomicFolders, ModelParallelStrategy):
@@ -77,7 +78,7 @@ class FSDP2Strategy(AtomicFolders, ModelParallelStrategy):
     def __init__(self, shard: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shard_classes = tuple(shard or ())
-        self.writes_folders = bool(kwargs.get("save_distributed_checkpoint", True))
+        self.writes_folders = sharded_checkpoints({"name": "fsdp2", **kwargs})
 
     def setup_environment(self) -> None:
         from launcher.compat.lightning import data_parallel_mesh
@@ -97,7 +98,7 @@ class FSDP2Strategy(AtomicFolders, ModelParallelStrategy):
         if self.shard_classes:
             return [m for m in model.modules() if type(m).__name__ in self.shard_classes
                     and m is not model]
-        return [m for m in model.children() if any(True for _ in m.parameters())]
+        return [m for m in model.children() if next(m.parameters(), None) is not None]
 
 
 def strategy_class(name: str) -> tuple[type, tuple[type, ...]]:
