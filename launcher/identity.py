@@ -78,8 +78,12 @@ def identity_of(config: Any, overrides: Sequence[str],
 def run_name(config: Any, overrides: Sequence[str],
              is_group: Callable[[str], bool] = lambda key: False) -> str:
     """A readable, filesystem-safe, collision-free folder name."""
-    kept = sorted((_defining_value(config, o, is_group) for o in overrides if defines_run(o)),
-                  key=lambda pair: pair[0])
+    return name_of([defining_value(config, o, is_group) for o in overrides if defines_run(o)])
+
+
+def name_of(pairs: Sequence[tuple[str, Any]]) -> str:
+    """The folder name of a run defined by (key, value) pairs, in the overrides' order."""
+    kept = sorted(pairs, key=lambda pair: pair[0])
     if not kept:
         return DEFAULT_RUN_NAME
     text = ",".join(key if value is DELETED else f"{key}={canonical(value)}"
@@ -91,8 +95,8 @@ def run_name(config: Any, overrides: Sequence[str],
 DELETED = "~"  # the value of a `~key` override
 
 
-def _defining_value(config: Any, override: str,
-                    is_group: Callable[[str], bool]) -> tuple[str, Any]:
+def defining_value(config: Any, override: str,
+                   is_group: Callable[[str], bool]) -> tuple[str, Any]:
     """(key, value) of an override that defines the run: the composed config's value,
     the option's name for a group, or the text where the config cannot say."""
     key = override_key(override)
@@ -148,8 +152,60 @@ def fingerprint(config: Any) -> str:
 
     plain = OmegaConf.to_container(config, resolve=False) if OmegaConf.is_config(config) \
         else dict(config)
-    kept = {k: v for k, v in plain.items() if k not in NOT_IDENTITY}
-    return _digest(kept, 16)
+    return _digest(_kept(plain), 16)
+
+
+class Fingerprints:
+    """`fingerprint` of configs that are one plain config with other values at a few
+    dotted keys (the jobs of a sweep over values). The hashed text is written once,
+    with a mark where each value goes, and each config's values are written into it:
+    the same text `fingerprint` hashes, as a value's text does not depend on where it
+    is, and sorting goes by the keys, which stay."""
+
+    def __init__(self, plain: Mapping, keys: Sequence[str]) -> None:
+        self.plain, self.keys = plain, list(keys)
+        marks = {key: f"\0{i}\0" for i, key in enumerate(self.keys)}
+        text = _text(_kept(with_values(plain, marks)))
+        spelled = [json.dumps(mark) for mark in marks.values()]
+        found = sorted((text.find(m), i) for i, m in enumerate(spelled) if m in text)
+        # Each hashed value has one mark (a key left out of the hash, none).
+        self.usable = all(text.count(m) == (_root(k) not in NOT_IDENTITY)
+                          for k, m in zip(self.keys, spelled, strict=True))
+        self.order, self.parts, start = [i for _, i in found], [], 0
+        for at, i in found:
+            self.parts.append(text[start:at])
+            start = at + len(spelled[i])
+        self.parts.append(text[start:])
+
+    def __call__(self, values: Sequence[Any]) -> str:
+        if not self.usable:
+            return fingerprint(with_values(self.plain, dict(zip(self.keys, values,
+                                                                strict=True))))
+        pieces = [self.parts[0]]
+        for i, part in zip(self.order, self.parts[1:], strict=True):
+            pieces += [_text(values[i]), part]
+        return hashlib.sha1("".join(pieces).encode()).hexdigest()[:16]
+
+
+def with_values(plain: Mapping, values: Mapping[str, Any]) -> dict:
+    """A copy of a plain config with the values at dotted keys set (the blocks on the way
+    copied, the rest shared)."""
+    out = dict(plain)
+    for key, value in values.items():
+        node, *path, last = [out, *key.split(".")]
+        for part in path:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[last] = value
+    return out
+
+
+def _root(key: str) -> str:
+    return re.split(r"[./]", key, maxsplit=1)[0]
+
+
+def _kept(plain: Mapping) -> dict:
+    return {k: v for k, v in plain.items() if k not in NOT_IDENTITY}
 
 
 def normalized(value: Any) -> Any:
@@ -164,8 +220,11 @@ def normalized(value: Any) -> Any:
 
 
 def _digest(value: Any, length: int) -> str:
-    text = json.dumps(normalized(value), sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:length]
+    return hashlib.sha1(_text(value).encode()).hexdigest()[:length]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(normalized(value), sort_keys=True, default=str)
 
 
 def origin(key: str | None, overrides: Sequence[str], config_file: Path) -> str:

@@ -5,7 +5,7 @@ a run directory or anything is queued, so a rejected launch leaves nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,22 @@ from launcher.errors import ConfigError
 from launcher.identity import RunIdentity, identity_of, origin
 from launcher.layout import exp_root
 from launcher.plan.overrides import expand_sweep
-from launcher.plan.recipe import Recipe, compose_sweep, is_config_group
+from launcher.plan.recipe import Recipe, compose, is_config_group
 from launcher.status_file import is_complete
+
+
+class Later:
+    """A value made when first asked for: the config of a job of a sweep over values is
+    made only if something reads it (`launcher.plan.planning_shape`)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if self._make is not None:
+            self._value, self._make = self._make(), None
+        return self._value
 
 
 @dataclass
@@ -23,28 +37,60 @@ class PlannedJob:
     overrides: list[str]  # as the executor receives them
     run_dir: Path
     identity: RunIdentity  # computed here, once; every later part reads it
-    config: Any  # the job config, as the System will see it
-    composed: Any  # the config as composed from the recipe's files and the overrides
+    _config: Any  # the job config, as the System will see it (or a Later that makes it)
+    _composed: Any  # the config as composed from the recipe's files and the overrides
+    # The values at the keys where it differs from the first job, when that is all (a
+    # sweep over values); and whether its settings are the first job's (checked once).
+    changes: dict[str, Any] | None = None
+    settings_of_first: bool = False
+
+    @property
+    def config(self) -> Any:
+        return self._config() if isinstance(self._config, Later) else self._config
+
+    @property
+    def composed(self) -> Any:
+        return self._composed() if isinstance(self._composed, Later) else self._composed
 
 
 def plan(recipe: Recipe, overrides: Sequence[str], multirun: bool) -> list[PlannedJob]:
-    """Compose and check every job. Writes nothing."""
-    from launcher.plan.check_cache import user_cache
-    from launcher.plan.checks import check
+    """Compose and check every job. Writes nothing. A sweep over values is checked in
+    full for its first job, and for each other job in what may differ from it
+    (`launcher.plan.planning_shape`)."""
+    from launcher.plan.check_cache import key_of, user_cache
+    from launcher.plan.planning_shape import sweep_shape
+    from launcher.plan.planning_values import value_sweep
     from launcher.plan.safety import refuse_shell_overrides
 
     task = [o for o in overrides if not o.startswith("hydra")]
     refuse_shell_overrides(task)
     jobs = expand_sweep(task) if multirun else [task]
-    planned, cache = [], user_cache()
-    for typed, config in zip(jobs, compose_sweep(recipe, jobs), strict=True):
-        identity = identity_of(config, typed, lambda key: is_config_group(recipe, key))
-        run_dir = _checked_run_dir(recipe, config, typed, identity.name)  # errors blame `typed`
-        planned.append(PlannedJob(typed if multirun else _as_the_sweeper_spells(typed), run_dir,
-                                  identity, check(config, recipe, run_dir, typed, cache),
-                                  config))
+    sweep = value_sweep(recipe, jobs)
+    composed = [compose(recipe, job) for job in jobs] if sweep is None else None
+    planned, cache, shape = [], user_cache(), None
+    for i, typed in enumerate(jobs):
+        job = shape.planned(i, typed) if shape is not None else None
+        if job is None:
+            config = composed[i] if sweep is None else sweep.composed(i)
+            job = _planned(recipe, config, typed, cache)
+            job.overrides = typed if multirun else _as_the_sweeper_spells(typed)
+            job.changes = sweep.changes(i) if sweep is not None and i > 0 else None
+        planned.append(job)
+        if i == 0 and sweep is not None:
+            shape = sweep_shape(recipe, sweep, job,
+                                lambda config: cache.passed(key_of(config, recipe.dir)))
     _check_same_resources(planned)
     return planned
+
+
+def _planned(recipe: Recipe, config: Any, overrides: list[str], cache: Any) -> PlannedJob:
+    """One job, checked in full (errors blame `overrides`)."""
+    from launcher.plan.checks import check
+
+    identity = identity_of(config, overrides, lambda key: is_config_group(recipe, key))
+    run_dir = _checked_run_dir(recipe, config, overrides, identity.name)
+    return PlannedJob(overrides, run_dir, identity,
+                      check(config, recipe, run_dir, overrides, cache), config)
 
 
 def _as_the_sweeper_spells(overrides: list[str]) -> list[str]:
@@ -81,7 +127,7 @@ def _checked_run_dir(recipe: Recipe, config: Any, overrides: Sequence[str],
 
 def _check_same_resources(planned: list[PlannedJob]) -> None:
     first = planned[0].config.get("resources")
-    for job in planned[1:]:
+    for job in (job for job in planned[1:] if not job.settings_of_first):
         if job.config.get("resources") != first:
             raise ConfigError("the jobs of one sweep ask for different resources",
                               key="resources",
@@ -109,5 +155,7 @@ def allocation_refusal(recipe: Recipe, job: PlannedJob, backend: str) -> ConfigE
 
 
 def is_finished(job: PlannedJob) -> bool:
-    """Completed before, with the same config as now: not trained again."""
-    return is_complete(job.run_dir, job.identity.fingerprint, job.config.get("stages") or ())
+    """Completed before, with the same config as now: not trained again. (The stages are
+    read only then: a job of a sweep over values makes its config only when asked.)"""
+    return is_complete(job.run_dir, job.identity.fingerprint) and \
+        is_complete(job.run_dir, job.identity.fingerprint, job.config.get("stages") or ())

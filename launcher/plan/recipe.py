@@ -104,66 +104,19 @@ def yaml_error(exc: Exception, default_file: Path) -> ConfigError:
 
 
 def compose_sweep(recipe: Recipe, jobs: Sequence[Sequence[str]]) -> list:
-    """Compose every job of a sweep, each as `compose` would.
+    """Compose every job of a sweep, each as `compose` would: a sweep over values as
+    copies of its first job (`launcher.plan.planning_values`), any other from the files."""
+    from launcher.plan.planning_values import value_sweep
 
-    Composing from the files costs ~45 ms a job, nearly all of it Hydra's
-    defaults-list machinery, which a sweep over values does not change. So
-    when the jobs differ only in plain values, the first job is composed and
-    each other job is its copy with its own values applied, as Hydra applies
-    value overrides after composing. A key counts as a config group when the
-    recipe's conf/ (or the launcher's) has a folder of that name; the last job
-    is also composed in full and compared, which catches a group found some
-    other way (one registered in Hydra's ConfigStore), and then every job is
-    composed in full.
-    """
-    jobs = [list(job) for job in jobs]
-    varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] \
-        if len({len(job) for job in jobs}) == 1 else None
-    if len(jobs) < 3 or varying is None \
-            or not all(_plain_value(recipe, jobs[0][i]) for i in varying):
+    sweep = value_sweep(recipe, jobs)
+    if sweep is None:
         return [compose(recipe, job) for job in jobs]
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    first = compose(recipe, jobs[0])
-    parser = OverridesParser.create()
-    configs = [first, *(_with_values(recipe, first, job, varying, parser) for job in jobs[1:])]
-    if configs[-1] != compose(recipe, jobs[-1]):
-        return [compose(recipe, job) for job in jobs]
-    return configs
-
-
-def _plain_value(recipe: Recipe, override: str) -> bool:
-    """`key=value` (or `+`/`++`) on a key that is not a config group."""
-    if "=" not in override or override.startswith("~"):
-        return False
-    key = override.split("=", 1)[0].lstrip("+")
-    if key.startswith("hydra") or "@" in key or "/" in key:
-        return False
-    return not is_config_group(recipe, key)
+    return [sweep.composed(i) for i in range(len(jobs))]
 
 
 def is_config_group(recipe: Recipe, key: str) -> bool:
     """Whether `key` chooses a config group of the recipe (or of the launcher)."""
     return is_group_in(recipe.conf_dir, key)
-
-
-def _with_values(recipe: Recipe, first, job: Sequence[str], varying: Sequence[int], parser):
-    """The first job's config with this job's values; `compose` names any error."""
-    import copy
-
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from launcher.compat.hydra import apply_value_overrides
-
-    # The first job already has every key its overrides add: here they are set.
-    values = [f"++{job[i].lstrip('+')}" for i in varying]
-    config = copy.deepcopy(first)
-    try:
-        apply_value_overrides(parser.parse_overrides(values), config)
-    except (HydraException, OmegaConfBaseException):
-        return compose(recipe, job)
-    return config
 
 
 def _source(message: str, overrides: Sequence[str], recipe: Recipe) -> str:

@@ -14,7 +14,8 @@ a System whose own `train` (or `collect_stats`) replaces the shared one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from launcher.errors import ConfigError
 DATA_STAGES = ("collect_stats", "train")  # the shared stages that read the train split
 OWN_DATA_FIT_ARGUMENTS = ("train_dataloaders", "datamodule")
 ORGANIZER = "launcher.components.data.data_organizer.DataOrganizer"
+WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def is_lightning_module(cls: Any) -> bool:
@@ -111,14 +113,26 @@ def check_statistics(job: Any, recipe_dir: Path) -> None:
 
     Read from the files every launch (never remembered): statistics collected by an
     earlier run of the same folder, or into a shared `stats_dir`, are found."""
-    stages = _stages(job)
-    if "train" not in stages or "collect_stats" in stages[:stages.index("train")]:
+    stages = stages_of(job)
+    if not reads_statistics(stages):
         return
-    folder = _resolved(job, "stats_dir")
-    folder = layout.stats_dir(folder, recipe_dir, job["run_dir"]).resolve()
-    for key, value in _strings(job):
-        path = Path(value)
-        path = (path if path.is_absolute() else Path(recipe_dir) / path).resolve()
+    folder = stats_folder(resolved(job, "stats_dir"), recipe_dir, job["run_dir"])
+    refuse_uncollected(stages, folder, path_values(job, recipe_dir))
+
+
+def reads_statistics(stages: Sequence[str]) -> bool:
+    """Whether the stages train on statistics that no stage before collects."""
+    return "train" in stages and "collect_stats" not in stages[:stages.index("train")]
+
+
+def stats_folder(configured: Any, recipe_dir: Path, run_dir: Any) -> Path:
+    return layout.stats_dir(configured, recipe_dir, run_dir).resolve()
+
+
+def refuse_uncollected(stages: Sequence[str], folder: Path,
+                       paths: Iterable[tuple[str, Path]]) -> None:
+    """Refuse a path in the stats folder (not the folder itself) that does not exist."""
+    for key, path in paths:
         if path != folder and path.is_relative_to(folder) and not path.exists():
             shown = ",".join(stages)
             raise ConfigError(
@@ -127,12 +141,24 @@ def check_statistics(job: Any, recipe_dir: Path) -> None:
                 hint=f"collect them first: stages=[collect_stats,{shown}]")
 
 
-def _stages(job: Any) -> list[str]:
+def path_values(job: Any, recipe_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Every string value of the config that names a path, with its key, as the absolute
+    path it names (a relative one taken from the recipe folder)."""
+    for key, value in _strings(job):
+        yield key, as_path(value, recipe_dir)
+
+
+def as_path(value: str, recipe_dir: Path) -> Path:
+    path = Path(value)
+    return (path if path.is_absolute() else Path(recipe_dir) / path).resolve()
+
+
+def stages_of(job: Any) -> list[str]:
     stages = job.get("stages") or []
     return [stages] if isinstance(stages, str) else [str(s) for s in stages]
 
 
-def _resolved(job: Any, key: str) -> Any:
+def resolved(job: Any, key: str) -> Any:
     """`job.key`, resolved; None when it cannot be resolved while planning
     (`${hydra:...}`: only a running job can answer)."""
     from omegaconf import OmegaConf
@@ -145,22 +171,26 @@ def _resolved(job: Any, key: str) -> Any:
 
 
 def _strings(job: Any) -> Iterator[tuple[str, str]]:
-    """Every string value of the config that names a path, resolved, with its key."""
+    """Every string value of the config that names a path, resolved, with its key. A
+    string with no interpolation is its own value (it is not looked up again)."""
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(job, resolve=False)
-    for key in _leaf_keys(plain, ""):
-        value = _resolved(job, key)
+    for key, written, simple in _leaf_keys(plain, ""):
+        value = written if simple and "${" not in written else resolved(job, key)
         if isinstance(value, str) and "/" in value and "\n" not in value:
             yield key, value
 
 
-def _leaf_keys(node: Any, prefix: str) -> Iterator[str]:
+def _leaf_keys(node: Any, prefix: str, simple: bool = True) -> Iterator[tuple[str, str, bool]]:
+    """(key, string as written, whether the key reaches it plainly) of every string;
+    a key is plain when its names are words, which `OmegaConf.select` reads as given."""
     if isinstance(node, Mapping):
         for name, value in node.items():
-            yield from _leaf_keys(value, f"{prefix}.{name}" if prefix else str(name))
+            plain = simple and isinstance(name, str) and WORD.fullmatch(name) is not None
+            yield from _leaf_keys(value, f"{prefix}.{name}" if prefix else str(name), plain)
     elif isinstance(node, Sequence) and not isinstance(node, str):
         for i, value in enumerate(node):
-            yield from _leaf_keys(value, f"{prefix}[{i}]")
+            yield from _leaf_keys(value, f"{prefix}[{i}]", simple)
     elif isinstance(node, str):
-        yield prefix
+        yield prefix, node, simple
