@@ -17,7 +17,11 @@ from launcher.executors.registry import (
     SubmittedJob,
     Sweep,
 )
-from launcher.executors.waiting import wait_for
+from launcher.executors.waiting import Saving, wait_for
+
+# How often a full `launch` looks for a job that ended, to start the next one in its
+# place: only the running jobs (max_parallel of them) are looked at.
+SLOT_POLL_S = 0.05
 
 
 class LocalSweepLauncher(SweepLauncher):
@@ -36,13 +40,15 @@ class LocalSweepLauncher(SweepLauncher):
         per_job = int(executor.parameters.get("gpus_per_node") or 0)
         pool = GpuPool(visible_gpus() if per_job else [], per_job)  # torch only for GPUs
         jobs: list = []
+        running: list = []  # started, not yet seen to end: only these are polled
+        saving = Saving(sweep)
         for args, record in zip(arguments, records, strict=True):
             while not stop.stopping:
                 pool.release_finished()
-                running = sum(not j.done() for j in jobs)
-                if running < self.max_parallel and pool.can_take():
+                running = [job for job in running if not job.done()]  # reaps the ended
+                if len(running) < self.max_parallel and pool.can_take():
                     break
-                time.sleep(0.5)
+                time.sleep(SLOT_POLL_S)
             if stop.stopping:
                 record.state, record.job_id = "CANCELLED", "-"
                 record.note = "not started: launch was stopped"
@@ -55,12 +61,15 @@ class LocalSweepLauncher(SweepLauncher):
             pool.hold(job, gpus)
             note_submission(job, record)
             jobs.append(job)
-            sweep.save()
-        stop.act(jobs)
+            running.append(job)
+            saving.soon()
+        stop.act(running)
         return jobs
 
     def _wait(self, jobs: list, records: list[SubmittedJob], sweep: Sweep, stop: Any) -> None:
-        wait_for(jobs, records, sweep, on_poll=lambda: stop.act(jobs))
+        """Wait for the jobs started: the first ones, when `launch` was stopped before
+        it started them all (the others are recorded as not started)."""
+        wait_for(jobs, records[:len(jobs)], sweep, on_poll=lambda: stop.act(jobs))
 
 
 def visible_gpus() -> list[int]:

@@ -65,7 +65,10 @@ class StopRequests:
             signal.signal(signal.SIGINT, self._handle)
 
     def act(self, jobs: Iterable[Any]) -> None:
-        """Pass on the signals received since the last call to the jobs still running."""
+        """Pass on the signals received since the last call to the jobs still running
+        (the jobs are looked at only then: this is called at every poll)."""
+        if self._acted == len(self.received):
+            return
         running = [int(j.job_id) for j in jobs if not j.done()]
         while self._acted < len(self.received):
             self._acted += 1

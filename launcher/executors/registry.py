@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +105,21 @@ class Sweep:
                     "overrides": []}
         known = {f.name for f in fields(cls)} - {"jobs", "defaulted"}
         kept = {k: v for k, v in data.items() if k in known}
-        jobs = [_job(entry, i, path) for i, entry in enumerate(data["jobs"])]
+        job_fields = {f.name for f in fields(SubmittedJob)} - {"problem", "raw"}
+        jobs = [_job(entry, i, path, job_fields) for i, entry in enumerate(data["jobs"])]
         return Readout(cls(**{**defaults, **kept}, jobs=jobs,
                            defaulted=[k for k in defaults if k not in data]))
 
 
 def _record(job: SubmittedJob) -> dict[str, Any]:
-    return {k: v for k, v in asdict(job).items() if k not in ("problem", "raw")}
+    """A job's entry in jobs.json (field by field: `asdict` copies deeply, and a sweep of
+    ten thousand jobs is saved whole)."""
+    return {f.name: getattr(job, f.name) for f in fields(job) if f.name not in ("problem", "raw")}
 
 
-def _job(entry: Any, position: int, path: Path) -> SubmittedJob:
-    """One entry of jobs.json; missing fields get defaults where one is sensible."""
+def _job(entry: Any, position: int, path: Path, known: set[str]) -> SubmittedJob:
+    """One entry of jobs.json (`known`: the fields of a job); missing fields get
+    defaults where one is sensible."""
     where = f"jobs[{position}]"
     if not isinstance(entry, dict):
         return _damaged_job(entry, position, f"{where} is {kind_of(entry)}, not an object", path)
@@ -128,7 +132,6 @@ def _job(entry: Any, position: int, path: Path) -> SubmittedJob:
         wrong = "field 'run_dir' is empty"
     if wrong:
         return _damaged_job(entry, position, f"{where}: {wrong}", path)
-    known = {f.name for f in fields(SubmittedJob)} - {"problem", "raw"}
     return SubmittedJob(**{"index": position, **{k: v for k, v in entry.items() if k in known}})
 
 
@@ -236,6 +239,21 @@ def _may_be_a_run_folder(path: Path) -> bool:
     return not path.exists() and path.parent.is_dir() and path.name not in ("", ".", "..")
 
 
+def _may_name(sweep_dir: Path, name: str) -> bool:
+    """Whether the sweep's jobs.json may hold a run folder called `name`: reading the
+    text is quick, parsing hundreds of sweeps' jobs is not. A name JSON writes escaped
+    is looked for the slow way; a file that is not whole, readable text is read the
+    careful way, which names its problem."""
+    if not name.isascii() or '"' in name or "\\" in name:
+        return True
+    try:
+        text = (sweep_dir / REGISTRY).read_text(errors="replace")
+    except OSError:
+        return True
+    whole = text.rstrip().endswith("}") and "\0" not in text and "\ufffd" not in text
+    return name in text or not whole
+
+
 def find(target: str | None) -> tuple[Sweep, list[SubmittedJob]]:
     """The sweep and the jobs a user means: a sweep folder, a sweep id, a run
     folder, or (with no target) the latest sweep.
@@ -244,29 +262,27 @@ def find(target: str | None) -> tuple[Sweep, list[SubmittedJob]]:
     other sweeps searched for a run folder are skipped when unreadable."""
     from launcher.errors import LauncherError
 
-    if not target:
-        sweeps = known_sweeps()
-        if not sweeps:
-            raise LauncherError("no sweep has been launched yet from this account; give a "
-                                "sweep or run directory")
-        sweep = Sweep.load(sweeps[-1])
-        return sweep, sweep.jobs
-    path = Path(target).expanduser()
-    if (path / REGISTRY).is_file():
-        sweep = Sweep.load(path)
+    sweeps = known_sweeps()
+    if not target and not sweeps:
+        raise LauncherError("no sweep has been launched yet from this account; give a "
+                            "sweep or run directory")
+    path = Path(target or sweeps[-1]).expanduser()
+    named = [path] if (path / REGISTRY).is_file() else [d for d in sweeps if d.name == target]
+    if named:
+        sweep = Sweep.load(named[-1])
         return sweep, sweep.jobs
     unreadable: list[str] = []
-    for sweep_dir in reversed(known_sweeps()):
-        if sweep_dir.name == target:
-            sweep = Sweep.load(sweep_dir)
-            return sweep, sweep.jobs
-        if path.is_dir() or _may_be_a_run_folder(path):  # never made: a job that did not start
+    if path.is_dir() or _may_be_a_run_folder(path):  # never made: a job that did not start
+        wanted = path.resolve()
+        for sweep_dir in reversed(sweeps):
+            if not _may_name(sweep_dir, wanted.name):
+                continue
             readout = Sweep.read(sweep_dir)
             if readout.damage:
                 unreadable.append(readout.problem)
                 continue
-            mine = [j for j in readout.data.jobs
-                    if not j.problem and Path(j.run_dir).resolve() == path.resolve()]
+            mine = [j for j in readout.data.jobs if not j.problem
+                    and Path(j.run_dir).name == wanted.name and Path(j.run_dir).resolve() == wanted]
             if mine:
                 return readout.data, mine[-1:]
     if (path / layout.STATUS_FILE).is_file():  # a run started in-process, never submitted

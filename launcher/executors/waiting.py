@@ -25,6 +25,29 @@ from launcher.states import (
 from launcher.status_file import FAILED, OUT_OF_RETRIES, STOPPED, status_as_far_as_readable
 
 POLL_S = 2.0
+SAVE_EVERY_S = 1.0
+
+
+class Saving:
+    """Saves the sweep's jobs.json at most once every `SAVE_EVERY_S` while jobs start
+    and end, and at once when asked: each save writes every job, and a save per job
+    of a sweep of thousands is quadratic (a second per save at ten thousand)."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep, self.last, self.due = sweep, 0.0, False
+
+    def soon(self) -> None:
+        self.due = True
+        if time.monotonic() - self.last >= SAVE_EVERY_S:
+            self.now()
+
+    def now(self) -> None:
+        self.sweep.save()
+        self.last, self.due = time.monotonic(), False
+
+    def if_due(self) -> None:
+        if self.due:
+            self.now()
 
 
 def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
@@ -32,31 +55,34 @@ def wait_for(jobs: list, records: list[SubmittedJob], sweep: Sweep,
     """Block until every job ended: a line as each one does, and a count of states
     whenever it changes (`launch status` shows the whole table)."""
     pending = dict(enumerate(jobs))
-    last, polls = "", 0
-    while pending:
-        if on_poll is not None:
-            on_poll()
-        for i, job in list(pending.items()):
-            if not job.done():
-                continue
-            del pending[i]
-            settle(job, records[i])
-            sweep.save()
-            print(describe(records[i]), flush=True)
-        if pending:
-            text = f"sweep {sweep.sweep_dir} ({sweep.backend}): {counts(jobs, records)}"
-            if text != last:
-                print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-                last = text
-            time.sleep(min(POLL_S, 0.1 * 1.5 ** polls))  # short jobs end quickly
-            polls += 1
+    last, polls, saving = "", 0, Saving(sweep)
+    try:
+        while pending:
+            if on_poll is not None:
+                on_poll()
+            for i, job in [(i, job) for i, job in pending.items() if job.done()]:
+                del pending[i]
+                settle(job, records[i])
+                saving.soon()
+                print(describe(records[i]), flush=True)
+            if pending:
+                text = f"sweep {sweep.sweep_dir} ({sweep.backend}): " \
+                       f"{counts(jobs, records, pending)}"
+                if text != last:
+                    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+                    last = text
+                time.sleep(min(POLL_S, 0.1 * 1.5 ** polls))  # short jobs end quickly
+                polls += 1
+    finally:  # also when waiting is given up (Ctrl-C): what was settled is kept
+        saving.if_due()
 
 
-def counts(jobs: list, records: list[SubmittedJob]) -> str:
-    """`2 completed, 1 queued, 3 running`: ended jobs by their record, others as the
-    scheduler (or, locally, the process) says."""
-    words = Counter(record.state.lower().replace("_", " ") if job.done() else _live_word(job)
-                    for job, record in zip(jobs, records, strict=True))
+def counts(jobs: list, records: list[SubmittedJob], pending: dict[int, Any]) -> str:
+    """`2 completed, 1 queued, 3 running`: ended jobs by their record, the `pending`
+    ones (by position) as the scheduler (or, locally, the process) says."""
+    words = Counter(_live_word(job) if i in pending else
+                    record.state.lower().replace("_", " ")
+                    for i, (job, record) in enumerate(zip(jobs, records, strict=True)))
     return ", ".join(f"{n} {word}" for word, n in sorted(words.items()))
 
 

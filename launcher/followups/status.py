@@ -20,6 +20,7 @@ from launcher.followups import slurm_queries as scheduler
 from launcher.followups.run_files import (
     died_note,
     elapsed_of,
+    glance_best,
     last_seen,
     metric_values,
     progress_text,
@@ -52,6 +53,7 @@ class Row:
     log: str
     note: str = ""  # what is wrong with the run's bookkeeping, or how it died
     metric: tuple[str, str] = DEFAULT_METRIC  # its tracked metric, (name, min|max)
+    brief: bool = False  # only its state and best value, for a summary that leaves it out
 
 
 @dataclass
@@ -66,24 +68,48 @@ class Look:
     problems: list[str] = field(default_factory=list)
 
 
-def rows(sweep: Sweep, jobs: list[SubmittedJob]) -> list[Row]:
-    """One row per job, a job with damaged bookkeeping included."""
+def rows(sweep: Sweep, jobs: list[SubmittedJob], brief: bool = False) -> list[Row]:
+    """One row per job, a job with damaged bookkeeping included.
+
+    With `brief`, for a summary (`launcher.followups.status_summary`), only the rows it
+    shows are read in full; the others hold their state and best value, which is what
+    choosing needs: ten thousand runs' files read in full take a minute."""
     looks = [look_at(sweep, job) for job in jobs]
     ids = [j.job_id for j in jobs if not j.problem] if sweep.backend == "slurm" else []
     ids += [a for a in map(allocation_of, looks) if a]
     live = scheduler.query(ids)
-    return [row_of(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
+    if not brief:
+        return [row_of(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
+    from launcher.followups.status_summary import chosen
+
+    table = [brief_row(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
+    for i in chosen(table):
+        table[i] = row_of(sweep, jobs[i], looks[i], live)
+    return table
+
+
+def brief_row(sweep: Sweep, job: SubmittedJob, look: Look,
+              live: dict[str, scheduler.SchedulerState]) -> Row:
+    """A job's state and best value, read as quickly as they can be (`glance_best`)."""
+    if job.problem:
+        return row_of(sweep, job, look, live)
+    sched = live.get(job.job_id) if sweep.backend == "slurm" else None
+    state = state_of(job, look, sched, live.get(allocation_of(look)))
+    metric, best = glance_best(job.run_dir) if look.folder else (DEFAULT_METRIC, "-")
+    return Row(job.job_id or "-", "", state, "", "", best, "", "", metric=metric, brief=True)
 
 
 def look_at(sweep: Sweep, job: SubmittedJob) -> Look:
     local_pid = int(job.job_id) if sweep.backend == "local" and job.job_id.isdigit() else None
     if job.problem:
         return Look({}, False, False, None, local_pid, [job.problem])
+    if not os.path.isdir(job.run_dir):  # not started (or gone): nothing in it to read
+        return Look({}, False, False, None, local_pid)
     problems: list[str] = []
     run = run_status(job.run_dir, problems)
     damaged = not run and (Path(job.run_dir) / STATUS_FILE).exists()
     alive = liveness.is_alive(run) if run.get("state") in ("running", "requeued") else None
-    return Look(run, damaged, Path(job.run_dir).is_dir(), alive, local_pid, problems)
+    return Look(run, damaged, True, alive, local_pid, problems)
 
 
 def allocation_of(look: Look) -> str:
@@ -104,9 +130,11 @@ def row_of(sweep: Sweep, job: SubmittedJob, look: Look,
     notes = look.problems
     sched = live.get(job.job_id) if sweep.backend == "slurm" else None
     state = state_of(job, look, sched, live.get(allocation_of(look)))
-    metric = tracked_metric(job.run_dir, notes)
-    folder, progress = read_progress(job.run_dir, notes)
-    latest, best = metric_values(str(folder), metric, notes)
+    metric, folder, progress, (latest, best) = DEFAULT_METRIC, Path(job.run_dir), None, "--"
+    if look.folder:  # else none of its files exists
+        metric = tracked_metric(job.run_dir, notes)
+        folder, progress = read_progress(job.run_dir, notes)
+        latest, best = metric_values(str(folder), metric, notes)
     until = None
     if state == DIED:
         notes.insert(0, died_note(look.run, progress, job.run_dir))
@@ -255,7 +283,7 @@ def show(target: str | None, watch: float | None = None, show_all: bool = False)
 
     sweep, jobs = find(target)
     while True:
-        table = rows(sweep, jobs)
+        table = rows(sweep, jobs, brief=not show_all)
         text = with_search(sweep, render(sweep, table, show_all))
         if watch and os.isatty(1):
             print("\033[2J\033[H", end="")
