@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher.executors.arrays import ClusterLimits
 from launcher.executors.base import discard_sweep
 from launcher.executors.hydra_app import best_trial, quote, run_hydra, where_runs_go
 from launcher.executors.in_process import run_here
@@ -23,6 +24,7 @@ from launcher.executors.registry import REGISTRY, Sweep
 from launcher.job.runlock import wait_until_free
 from launcher.launch_file import hand_over, write_launch_file
 from launcher.layout import new_sweep_dir
+from launcher.plan.allocation import cluster_limits, queue_refusal
 from launcher.plan.code_change import refuse_changed_code, resume_setting
 from launcher.plan.executor_options import launcher_options
 from launcher.plan.launch_code import LaunchCode
@@ -36,6 +38,7 @@ from launcher.plan.planning import (
 )
 from launcher.plan.recipe import Recipe, find_recipe
 from launcher.plan.search_plan import check_trials, search_of
+from launcher.resources import ClusterProfile
 
 
 def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
@@ -57,6 +60,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
     planned = plan(recipe, overrides, multirun)
     resume = resume_setting(planned[0].config)
     refusal = allocation_refusal(recipe, planned[0], backend)
+    limits = cluster_limits(backend, ClusterProfile.from_config(planned[0].config.get("cluster")))
     sweep_dir = new_sweep_dir(recipe.dir, planned[0].config.get("exp_root"))
     if search is not None:
         check_trials(recipe, search, planned)
@@ -65,10 +69,12 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
         resources_of(planned[0]).world_size == 1
     code = LaunchCode.of(recipe, planned, overrides, code_from,
                          snapshot=not in_process and planned[0].config.get("snapshot", True))
+    refusal = refusal or queue_refusal(limits, sum(not is_finished(j) for j in planned))
     if dry_run:  # shown, not refused: a script for another cluster may be previewed here
         from launcher.plan.dry_run import render
 
-        head, _, rest = render(recipe, planned, backend, sweep_dir, overrides).partition("\n")
+        head, _, rest = render(recipe, planned, backend, sweep_dir, overrides,
+                               limits).partition("\n")
         text = f"{head}\n{code.described(sweep_dir)}\n{rest}"
         if search is not None:
             text = f"{search.described()}\n{text}"
@@ -91,7 +97,7 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
         write_launch_file(sweep_dir, *code.launch_facts(command, sweep_dir))
         if search is not None:
             search.spec.write(sweep_dir)
-        return submit(recipe, overrides, planned, backend, sweep_dir, wait, conf_dir)
+        return submit(recipe, overrides, planned, backend, sweep_dir, wait, conf_dir, limits)
 
 
 def command_line(recipe_path: str | Path, overrides: Sequence[str], config_name: str | None,
@@ -117,12 +123,14 @@ def removed_unless_submitted(sweep_dir: Path) -> Iterator[None]:
 
 def submit(recipe: Recipe, overrides: Sequence[str], planned: Sequence[PlannedJob],
            backend: str, sweep_dir: Path, wait: bool | None,
-           conf_dir: Path | None = None) -> Any:
+           conf_dir: Path | None = None, limits: ClusterLimits | None = None) -> Any:
     """Through the executor's Hydra launcher plugin, with the plan in the sweep folder;
-    the jobs' configs are composed from `conf_dir` (the code snapshot's)."""
+    the jobs' configs are composed from `conf_dir` (the code snapshot's); `limits`: the
+    cluster's, which say how the sweep is split into arrays."""
     plan_file = write_plan(sweep_dir, [
         PlannedRun(job.overrides, str(job.run_dir), job.identity.name,
-                   job.identity.fingerprint, finished=is_finished(job)) for job in planned])
+                   job.identity.fingerprint, finished=is_finished(job)) for job in planned],
+        limits.as_dict() if limits is not None else None)
     arguments = [*overrides, *where_runs_go(sweep_dir),
                  f"hydra.launcher.plan_file={quote(str(plan_file))}"]
     if not any(o.startswith("hydra/launcher=") for o in overrides):

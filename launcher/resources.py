@@ -184,6 +184,12 @@ OWNED_BY_RESOURCES = {"nodes": "nodes", "ntasks": "processes_per_node",
 
 def _not_owned_by_resources(option: str, value: str) -> None:
     name = option.replace("_", "-")
+    if name in ("array", "dependency"):
+        raise ConfigError(f"sbatch option '{option}' is set by the SLURM executor: a sweep's "
+                          "jobs are array tasks, and a sweep past the cluster's MaxArraySize "
+                          "is several arrays, each waiting for the one before",
+                          key=f"cluster.sbatch.{option}",
+                          hint="cap the jobs running at once with hydra.launcher.max_parallel")
     owner = OWNED_BY_RESOURCES.get(name, "gpus_per_node" if name == "gres" and "gpu" in value
                                    else None)
     if owner is not None:

@@ -208,7 +208,11 @@ def stop_between_stages(run_dir: Path, lead: bool, where: str) -> None:
 def run_to_the_limit() -> None:
     """A plain task that cannot resume is not requeued on SLURM's time-limit warning (it
     would start over from scratch): it runs on until the limit, and the log says so.
-    A recipe's jobs resume, and handle the signal with `FLAG`."""
+    A recipe's jobs resume, and handle the signal with `FLAG`.
+
+    SIGTERM (`launch cancel`, Ctrl-C to a local `launch`, preemption) ends it: it has
+    nothing to save, and submitit's own handler would let it run on to its end."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def note(signum: int, frame: Any) -> None:
         log.warning(

@@ -21,7 +21,7 @@ SACCT = """#!/bin/sh
 echo sacct "$@" >> "$CALLS"
 printf '900_0|RUNNING|00:01:02\\n900_1|PENDING|00:00:00\\n900_2|COMPLETED|00:03:00\\n'
 printf '900_3|FAILED|00:00:09\\n900_4|TIMEOUT|01:00:00\\n900_5|CANCELLED by 0|00:00:30\\n'
-printf '900_6|COMPLETED|00:02:00\\n'
+printf '900_6|COMPLETED|00:02:00\\n900_[7-99]|PENDING|00:00:00\\n'
 """
 
 

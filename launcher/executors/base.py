@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,9 @@ class SweepLauncher(BaseSubmititLauncher):
             if wait and jobs:
                 self._wait(jobs, [records[i] for i in todo], sweep, stop)
         if stop is not None and stop.stopping:
+            if not self.plan_file:  # a plain app: Hydra would print a traceback
+                print(f"launch: {SweepStopped(records, stop.exit_code)}", file=sys.stderr)
+                raise SystemExit(stop.exit_code)
             raise SweepStopped(records, stop.exit_code)
         if self.plan_file and wait and jobs and any(r.failed for r in records):
             raise SweepFailed(records)  # `launch` reports every job; Hydra only the first

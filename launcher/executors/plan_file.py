@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from launcher.atomic import write_text
 
@@ -32,11 +33,24 @@ def plan_key(overrides: Sequence[str]) -> str:
     return "\n".join(overrides)
 
 
-def write_plan(sweep_dir: Path, runs: Iterable[PlannedRun]) -> Path:
+def write_plan(sweep_dir: Path, runs: Iterable[PlannedRun],
+               limits: dict[str, Any] | None = None) -> Path:
+    """`limits`: the cluster's, as `launch` read them (`ClusterLimits`), so that the
+    executor splits the sweep into the arrays the dry run showed without asking again."""
     path = Path(sweep_dir) / PLAN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps({"runs": [asdict(r) for r in runs]}, indent=1) + "\n")
+    data: dict[str, Any] = {"runs": [asdict(r) for r in runs]}
+    if limits is not None:
+        data["cluster_limits"] = limits
+    write_text(path, json.dumps(data, indent=1) + "\n")
     return path
+
+
+def planned_limits(path: str | Path | None) -> dict[str, Any] | None:
+    """The cluster limits `launch` read, if it wrote any into the plan."""
+    if not path:
+        return None
+    return json.loads(Path(path).read_text()).get("cluster_limits")
 
 
 def read_plan(path: str | Path | None) -> dict[str, PlannedRun]:

@@ -37,13 +37,30 @@ def cancel(target: str) -> int:
         print("nothing to cancel: every job has ended")
         return 0
     if sweep.backend == "slurm":
-        subprocess.run(["scancel", *[j.job_id for j in live]], check=True)
+        subprocess.run(["scancel", *slurm_targets(live, sweep.jobs)], check=True)
     else:
         for job in live:
             _terminate(int(job.job_id))
     for job in live:
         print(f"cancelled job {job.job_id}: {_named(job)}")
     return 0
+
+
+def slurm_targets(live: list[SubmittedJob], every: list[SubmittedJob]) -> list[str]:
+    """What scancel is given: an array's id when every job of it (of `every`, the sweep's
+    jobs) is live, one argument for a thousand tasks; else the live tasks. The newest
+    array goes first: a large sweep's arrays each wait for the one before to end, and
+    one whose predecessor was cancelled first could start in between."""
+    by_array: dict[str, list[str]] = {}
+    for job in every:  # the whole sweep's: a run's own job must not take its array along
+        by_array.setdefault(job.job_id.split("_", 1)[0], []).append(job.job_id)
+    alive = {job.job_id for job in live}
+    targets = []
+    for array in sorted(by_array, key=lambda a: int(a) if a.isdigit() else -1, reverse=True):
+        members = [j for j in by_array[array] if j in alive]
+        whole = "_" in by_array[array][0] and len(members) == len(by_array[array])
+        targets.extend([array] if whole else members)
+    return targets
 
 
 def _named(job: SubmittedJob) -> str:

@@ -48,10 +48,20 @@ def query(job_ids: Iterable[str]) -> dict[str, SchedulerState]:
     if not ids or not shutil.which("squeue"):
         return {}
     states = _sacct(sorted({_base(j) for j in ids}))
-    for job_id in ids:  # tasks that never started are one line for the array in sacct
-        if job_id not in states and _never_started(states, _base(job_id)):
-            states[job_id] = _never_started(states, _base(job_id))
-    states.update(_squeue(set(ids)))  # live states win: accounting lags a little
+    live = _squeue(set(ids))
+    queued_arrays = {_base(j) for j in live}
+    pending_lines = {_base(k): k for k in states if "_[" in k}  # once, not per job
+    for job_id in ids:
+        if job_id in live:  # live states win: accounting lags a little
+            states[job_id] = live[job_id]
+        elif job_id not in states:  # it never started: no line of its own
+            found = _never_started(states, pending_lines, job_id)
+            if found is None and "_" in job_id and _base(job_id) in queued_arrays:
+                # Its array is queued but it is not, and accounting does not know it yet:
+                # it was cancelled while queued (SLURM keeps no record of such a task).
+                found = SchedulerState("CANCELLED")
+            if found is not None:
+                states[job_id] = found
     return states
 
 
@@ -70,13 +80,30 @@ def _squeue(wanted: set[str]) -> dict[str, SchedulerState]:
     return states
 
 
-def _never_started(states: dict[str, SchedulerState], base: str) -> SchedulerState | None:
+def _never_started(states: dict[str, SchedulerState], pending_lines: dict[str, str],
+                   job_id: str) -> SchedulerState | None:
     """The state sacct gives an array's tasks that never started: one line for all of
-    them, `123` or `123_[4-7%2]` (a task that started has a line of its own)."""
-    found = states.get(base)
-    if found is None:
-        found = next((s for k, s in states.items() if k.startswith(f"{base}_[")), None)
-    return found
+    them, `123` or `123_[4-7%2]` (`pending_lines`: such lines by array). A task the
+    array's line leaves out (`123_[4,6-7]`) was cancelled while queued: SLURM keeps no
+    record of it."""
+    base, _, index = job_id.partition("_")
+    if base in states:
+        return states[base]
+    line = pending_lines.get(base)
+    if line is None:
+        return None
+    if index.isdigit() and not _in_ranges(int(index), line[len(base) + 2:-1]):
+        return SchedulerState("CANCELLED")
+    return states[line]
+
+
+def _in_ranges(index: int, spec: str) -> bool:
+    """Whether SLURM's index list (`0,2-10%11`) holds `index`."""
+    for part in spec.split("%", 1)[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and int(first) <= index <= int(last or first):
+            return True
+    return False
 
 
 def _sacct(bases: list[str]) -> dict[str, SchedulerState]:

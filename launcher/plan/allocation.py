@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from launcher.errors import ConfigError
+from launcher.errors import ConfigError, LauncherError
+from launcher.executors.arrays import ClusterLimits, read_limits, refusal
 from launcher.resources import ClusterProfile, Resources
 
 GPUS = "resources.gpus_per_node"
@@ -71,3 +72,16 @@ def _partitions() -> dict[str, tuple[bool, str]] | None:
         previous = partitions.get(name.rstrip("*"), (False, ""))
         partitions[name.rstrip("*")] = (default or previous[0], f"{previous[1]},{gres}")
     return partitions
+
+
+def cluster_limits(backend: str, cluster: ClusterProfile) -> ClusterLimits | None:
+    """The SLURM cluster's array and submission limits, read once per launch."""
+    if backend != "slurm":
+        return None
+    return read_limits(cluster.account, cluster.qos)
+
+
+def queue_refusal(limits: ClusterLimits | None, n_jobs: int) -> LauncherError | None:
+    """Why the cluster would not take this many jobs from this user, if it would not."""
+    reason = refusal(n_jobs, limits) if limits is not None else None
+    return LauncherError(reason) if reason else None
