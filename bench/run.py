@@ -31,6 +31,7 @@ import b4_status
 import b5_resume
 import b6_ddp
 import b7_search
+import b8_scale
 import profile_worst
 import report
 from common import BENCH, ROOT, Context, Section, load_average
@@ -43,14 +44,16 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "B5": b5_resume.run_section,
     "B6": b6_ddp.run_section,
     "B7": b7_search.run_section,
+    "B8": b8_scale.run_section,
 }
 TITLES = {"B1": "Training-loop overhead", "B2": "Time to first training step and start-up",
           "B3": "Sweep submission to SLURM", "B4": "`launch status` on a sweep",
           "B5": "Resume cost", "B6": "DDP on CPU",
-          "B7": "Asynchronous search vs batched Optuna"}
+          "B7": "Asynchronous search vs batched Optuna", "B8": "Sweeps at cluster scale"}
 # Left out of a --quick run unless named in --only: B7 waits for real searches on SLURM
-# (minutes even when short), beyond the quick run's budget (tests/test_bench.py).
-NOT_QUICK = ("B7",)
+# (minutes even when short), B8 plans and queues thousands of jobs; both are beyond the
+# quick run's budget (tests/test_bench.py).
+NOT_QUICK = ("B7", "B8")
 
 
 def slurm_up() -> bool:
