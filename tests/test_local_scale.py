@@ -168,3 +168,45 @@ def test_ctrl_c_stops_a_big_local_sweep_and_starts_none_of_the_rest(toy_recipe, 
     for run_dir in runs:
         assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
     assert sweep_processes(exp) == []
+
+
+SLEEPY_APP = '''
+import pathlib, time
+import hydra
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    pathlib.Path(cfg.marks, str(cfg.x)).touch()
+    time.sleep(120)
+    return 0.0
+
+main()
+'''
+
+
+def test_ctrl_c_stops_the_running_tasks_of_a_plain_app_at_once(tmp_path):
+    """A plain Hydra task has nothing to save: the first Ctrl-C to `launch` ends it (not
+    only when it is done), the others are not started, and no traceback is printed."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "app.py").write_text(SLEEPY_APP)
+    process = subprocess.Popen(
+        [sys.executable, str(tmp_path / "app.py"), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+         "hydra/launcher=local", "hydra.launcher.max_parallel=2", f"+marks={marks}",
+         "+x=range(6)"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "LAUNCHER_STATE_DIR": str(tmp_path)})
+    deadline = time.monotonic() + 120
+    while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 30  # the tasks would sleep 120 s
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        "launch: stopped;"), err
+    records = json.loads((tmp_path / "sweep" / "jobs.json").read_text())["jobs"]
+    assert sorted(m.name for m in marks.iterdir()) == ["0", "1"]
+    assert [r["note"] for r in records[2:]] == ["not started: launch was stopped"] * 4
+    assert sweep_processes(tmp_path) == []
