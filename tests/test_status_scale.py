@@ -21,6 +21,7 @@ from launcher.status_file import write_status
 JOBS = 10_000
 ARRAYS = [str(5000 + a) for a in range(JOBS // 1000)]
 STATES = ("COMPLETED", "FAILED", "RUNNING", "PENDING", "TIMEOUT")
+ENDED = ("COMPLETED", "FAILED", "CANCELLED", "COMPLETED", "TIMEOUT")  # a finished sweep
 # each shim counts its calls and answers one line per job, as for a real 10,000-task sweep
 SHIM = """#!/bin/sh
 echo "$(basename "$0") $*" >> "{calls}"
@@ -32,9 +33,10 @@ def job_id(i: int) -> str:
     return f"{ARRAYS[i // 1000]}_{i % 1000}"
 
 
-def big_sweep(folder: Path, with_runs: int) -> Path:
+def big_sweep(folder: Path, with_runs: int, states: tuple[str, ...] = STATES) -> Path:
     """A 10,000-job SLURM sweep; the first `with_runs` jobs have run folders with a status,
-    a metrics.csv and a config naming the tracked metric."""
+    a metrics.csv and a config naming the tracked metric (job i in SLURM's `states[i % 5]`:
+    `shims`)."""
     sweep_dir = folder / "sweeps" / "big"
     sweep_dir.mkdir(parents=True)
     jobs = [SubmittedJob(i, [f"optim.lr={i}"], str(folder / f"run{i}"), job_id=job_id(i),
@@ -43,7 +45,7 @@ def big_sweep(folder: Path, with_runs: int) -> Path:
     for i in range(with_runs):
         run_dir = folder / f"run{i}"
         run_dir.mkdir()
-        own = {"COMPLETED": "completed", "FAILED": "failed"}.get(STATES[i % 5], "running")
+        own = {"COMPLETED": "completed", "FAILED": "failed"}.get(states[i % 5], "running")
         write_status(run_dir, own, error="ValueError: boom")
         (run_dir / "config.yaml").write_text(
             "model:\n  hidden: 8\nbest_model_criterion:\n- - valid/acc\n  - 1\n  - max\n")
@@ -52,13 +54,13 @@ def big_sweep(folder: Path, with_runs: int) -> Path:
     return sweep_dir
 
 
-def shims(folder: Path) -> dict[str, str]:
+def shims(folder: Path, states: tuple[str, ...] = STATES) -> dict[str, str]:
     """squeue and sacct first on PATH: each logs its call and prints 10,000 lines."""
     bin_dir = folder / "bin"
     bin_dir.mkdir()
-    squeue = [f"{job_id(i)}|{STATES[i % 5]}|1:02" for i in range(JOBS)
-              if STATES[i % 5] in ("RUNNING", "PENDING")]
-    sacct = [f"{job_id(i)}|{STATES[i % 5]}|00:01:02" for i in range(JOBS)]
+    squeue = [f"{job_id(i)}|{states[i % 5]}|1:02" for i in range(JOBS)
+              if states[i % 5] in ("RUNNING", "PENDING")]
+    sacct = [f"{job_id(i)}|{states[i % 5]}|00:01:02" for i in range(JOBS)]
     for name, lines in (("squeue", squeue), ("sacct", sacct)):
         (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
         (bin_dir / name).write_text(SHIM.format(calls=folder / "calls",
@@ -140,3 +142,24 @@ def test_the_sweep_index_finds_a_sweep_or_run_without_reading_every_sweep(
     registry.remember(tmp_path / "sweeps" / "s005")  # relaunched: latest again
     assert registry.known_sweeps()[-1].name == "s005" and len(registry.known_sweeps()) == 300
     assert json.loads((tmp_path / "sweeps" / "s005" / "jobs.json").read_text())["jobs"]
+
+
+def test_a_finished_sweep_is_read_again_from_the_cache(tmp_path, monkeypatch, capsys):
+    """Every job ended: the second `launch status` stats each run's files, opens none but
+    those of the rows it shows, and prints the same."""
+    from launcher.cli import main
+    from launcher.followups import status_cache
+
+    sweep_dir = big_sweep(tmp_path, with_runs=JOBS, states=ENDED)
+    monkeypatch.setenv("PATH", shims(tmp_path, ENDED)["PATH"])
+    monkeypatch.setattr(status_cache, "RACY_S", 0.0)  # written a moment ago, unchanged since
+    assert main(["status", str(sweep_dir)]) == 0
+    first = capsys.readouterr().out
+    looked = []
+    original = status_cache.look_at
+    monkeypatch.setattr(status_cache, "look_at", lambda sweep, job: (
+        looked.append(job.job_id), original(sweep, job))[1])
+    assert main(["status", str(sweep_dir)]) == 0
+    assert capsys.readouterr().out == first
+    shown = first.strip().splitlines()[2:-1]
+    assert sorted(looked) == sorted(line.split()[0] for line in shown)

@@ -84,8 +84,9 @@ def live_dir(run_dir: str) -> Path:
     """Where a run writes its progress and metrics: its folder, or for a run in
     phases (launcher.systems.curriculum), the phase that wrote last."""
     run = Path(run_dir)
-    if os.path.isfile(os.path.join(run_dir, layout.PROGRESS_FILE)):
-        return run
+    if os.path.isfile(os.path.join(run_dir, layout.PROGRESS_FILE)) or \
+            not os.path.isdir(os.path.join(run_dir, layout.PHASES_DIR)):
+        return run  # most runs have no phases: no glob (a sweep has thousands)
     phases = [p for p in (run / layout.PHASES_DIR).glob("*")
               if (p / layout.PROGRESS_FILE).is_file()]
     return max(phases, key=lambda p: (p / layout.PROGRESS_FILE).stat().st_mtime_ns, default=run)
@@ -148,7 +149,6 @@ def died_note(run: dict[str, Any], progress: dict[str, Any] | None, run_dir: str
         if seen else ""
     where = f"died at step {step}" if step is not None else "died before its first step"
     return where + when
-
 
 
 def glance_best(run_dir: str) -> tuple[tuple[str, str], str]:

@@ -73,19 +73,22 @@ def rows(sweep: Sweep, jobs: list[SubmittedJob], brief: bool = False) -> list[Ro
 
     With `brief`, for a summary (`launcher.followups.status_summary`), only the rows it
     shows are read in full; the others hold their state and best value, which is what
-    choosing needs: ten thousand runs' files read in full take a minute."""
-    looks = [look_at(sweep, job) for job in jobs]
-    ids = [j.job_id for j in jobs if not j.problem] if sweep.backend == "slurm" else []
-    ids += [a for a in map(allocation_of, looks) if a]
-    live = scheduler.query(ids)
-    if not brief:
-        return [row_of(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
-    from launcher.followups.status_summary import chosen
+    choosing needs: ten thousand runs' files read in full take a minute. Those of runs
+    that ended are kept in the sweep folder between calls (`status_cache`)."""
+    if brief:
+        from launcher.followups.status_cache import brief_rows
 
-    table = [brief_row(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
-    for i in chosen(table):
-        table[i] = row_of(sweep, jobs[i], looks[i], live)
-    return table
+        return brief_rows(sweep, jobs)
+    looks = [look_at(sweep, job) for job in jobs]
+    live = scheduler.query(scheduler_ids(sweep, jobs, looks))
+    return [row_of(sweep, job, look, live) for job, look in zip(jobs, looks, strict=True)]
+
+
+def scheduler_ids(sweep: Sweep, jobs: list[SubmittedJob], looks: list[Look]) -> list[str]:
+    """What to ask the scheduler about: a SLURM sweep's jobs, and the allocations that
+    runs started in-process ran in (`allocation_of`)."""
+    ids = [j.job_id for j in jobs if not j.problem] if sweep.backend == "slurm" else []
+    return ids + [a for a in map(allocation_of, looks) if a]
 
 
 def brief_row(sweep: Sweep, job: SubmittedJob, look: Look,
