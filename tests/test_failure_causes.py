@@ -174,7 +174,7 @@ def test_cancel_names_no_folder_for_a_queued_job(tmp_path, launch_cli, monkeypat
     job = SubmittedJob(0, ["x=1"], str(tmp_path / "later"), job_id="8_0")
     sweep_dir = fake_sweep(tmp_path, "slurm", [job])
     _, out, _ = launch_cli("cancel", sweep_dir)
-    assert calls == [["scancel", "8_0"]]
+    assert calls == [["scancel", "8"]]  # every job of its array: the array, in one argument
     assert out == "cancelled job 8_0: x=1 (not started: it had no run folder yet)\n"
 
 
