@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,7 +89,9 @@ def _show_config() -> str:
 @contextlib.contextmanager
 def cluster_settings(**settings: str) -> Iterator[None]:
     """slurm.conf with these settings for the block (`scontrol reconfigure`), then as it
-    was; `slurm/up` would put it back too, as the config it renders."""
+    was, with the controller restarted: SLURM 22.05 keeps judging arrays by a
+    MaxArraySize lowered by `reconfigure` after another `reconfigure` restored it (its
+    `show config` says the restored one)."""
     conf = Path(os.environ["SLURM_CONF"])
     original = conf.read_text()
     text = original
@@ -106,7 +108,35 @@ def cluster_settings(**settings: str) -> Iterator[None]:
         yield
     finally:
         conf.write_text(original)
-        subprocess.run(["scontrol", "reconfigure"], check=True)
+        restart_controller(conf)
+
+
+def restart_controller(conf: Path) -> None:
+    """Stop slurmctld (it saves its state), start it again, and wait until it and both
+    nodes answer; running and queued jobs are kept."""
+    subprocess.run(["scontrol", "shutdown", "slurmctld"], check=True, capture_output=True)
+    wait_until(lambda: subprocess.run(["pgrep", "-x", "slurmctld"],
+                                      capture_output=True).returncode != 0, "slurmctld stops")
+    subprocess.run(["slurmctld", "-f", str(conf)], check=True)
+    wait_until(lambda: "UP" in subprocess.run(["scontrol", "ping"], capture_output=True,
+                                              text=True).stdout, "slurmctld answers")
+    wait_until(lambda: set(subprocess.run(["sinfo", "-h", "-N", "-o", "%t"],
+                                          capture_output=True, text=True).stdout.split())
+               <= {"idle", "mix", "alloc"}, "the nodes answer")
+
+
+def wait_until(done: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def small_arrays(slurm_cluster) -> Iterator[int]:
+    """MaxArraySize=11 for the tests of this module that ask for it (they come last)."""
+    with cluster_settings(MaxArraySize="11"):
+        yield 11
 
 
 @contextlib.contextmanager
@@ -150,9 +180,7 @@ def squeue(*fields: str) -> dict[str, str]:
 def test_a_sweep_past_the_users_submit_limit_is_refused_before_anything_is_written(
         slurm_cluster, launch_cli, toy_recipe):
     """MaxSubmitJobs counts the user's queued jobs too: with room for 4 more, 6 are
-    refused in one line naming the limit; 3 are queued; then 2 more are refused, 1 fits.
-    (Arrays of at most 3 tasks: SLURM 22.05, with limits enforced, keeps judging arrays
-    by a MaxArraySize lowered earlier by `scontrol reconfigure`, as other tests here do.)"""
+    refused in one line naming the limit; 3 are queued; then 2 more are refused, 1 fits."""
     exp = toy_recipe / "exp"
     base = [toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}", HOLD]
     before = _queued_now()  # jobs of this user left queued by others count too
@@ -198,28 +226,26 @@ def test_the_limits_are_read_from_the_cluster(slurm_cluster):
     limits = read_limits()
     assert limits.max_array_size == 1001 and limits.max_job_count == 20000
     assert limits.submit_limit is None  # accounting does not enforce limits here
-    with cluster_settings(MaxArraySize="11"):
-        assert read_limits().max_array_size == 11
 
 
 @pytest.mark.slurm
 def test_a_sweep_past_max_array_size_is_chained_arrays_followed_as_one(
-        slurm_cluster, launch_cli, toy_recipe):
+        small_arrays, launch_cli, toy_recipe):
     """25 jobs with MaxArraySize=11: the dry run shows 3 arrays, the launch queues them
     (each waiting for the one before), and status, cancel and retry treat them as one
     sweep: cancelling one run leaves its array's other jobs, retry resubmits just it."""
     exp = toy_recipe / "exp"
     base = [toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}", HOLD]
-    with cluster_settings(MaxArraySize="11"):
-        code, dry, err = launch_cli(*base, "--dry-run", "-m", f"optim.lr={lrs(25)}")
-        assert code == 0, err
-        assert "=== 25 jobs as 3 arrays: this cluster's MaxArraySize is 11" in dry
-        assert "#SBATCH --array=0-10%11" in dry
-        assert "--- array 2: jobs 11-21, the same script but: " \
-               "#SBATCH --dependency=afterany:<id of array 1>" in dry
-        assert "--- array 3: jobs 22-24, the same script but: #SBATCH --array=0-2%3  " \
-               "#SBATCH --dependency=afterany:<id of array 2>" in dry
-        code, out, err = launch_cli(*base, "-m", f"optim.lr={lrs(25)}")
+    assert read_limits().max_array_size == 11
+    code, dry, err = launch_cli(*base, "--dry-run", "-m", f"optim.lr={lrs(25)}")
+    assert code == 0, err
+    assert "=== 25 jobs as 3 arrays: this cluster's MaxArraySize is 11" in dry
+    assert "#SBATCH --array=0-10%11" in dry
+    assert "--- array 2: jobs 11-21, the same script but: " \
+           "#SBATCH --dependency=afterany:<id of array 1>" in dry
+    assert "--- array 3: jobs 22-24, the same script but: #SBATCH --array=0-2%3  " \
+           "#SBATCH --dependency=afterany:<id of array 2>" in dry
+    code, out, err = launch_cli(*base, "-m", f"optim.lr={lrs(25)}")
     try:
         assert code == 0, out + err
         jobs = jobs_of(exp)
@@ -266,25 +292,24 @@ def test_a_sweep_past_max_array_size_is_chained_arrays_followed_as_one(
 
 
 @pytest.mark.slurm
-def test_max_parallel_caps_the_whole_sweep_not_each_array(slurm_cluster, tmp_path):
-    """A plain Hydra app on the launcher's SLURM executor: 7 jobs with MaxArraySize=3 are 3
-    arrays; with max_parallel=2 no more than 2 of the sweep's jobs ever ran at once, and
-    each array started after the one before had ended."""
+def test_max_parallel_caps_the_whole_sweep_not_each_array(small_arrays, tmp_path):
+    """A plain Hydra app on the launcher's SLURM executor: 13 jobs with MaxArraySize=11 are
+    2 arrays; with max_parallel=2 no more than 2 of the sweep's jobs ever ran at once, and
+    the second array started after the first had ended."""
     app = tmp_path / "app"
     subprocess.run(["cp", "-r", str(HYDRA_APP), str(app)], check=True)
     sweep = tmp_path / "sweep"
-    with cluster_settings(MaxArraySize="3"):
-        done = subprocess.run(
-            [sys.executable, "my_app.py", "-m", "hydra/launcher=slurm",
-             "hydra.launcher.max_parallel=2", "hydra.launcher.wait=true",
-             f"hydra.sweep.dir={sweep}", f"lr={lrs(7)}"],
-            cwd=app, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "my_app.py", "-m", "hydra/launcher=slurm",
+         "hydra.launcher.max_parallel=2", "hydra.launcher.wait=true",
+         f"hydra.sweep.dir={sweep}", f"lr={lrs(13)}"],
+        cwd=app, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     jobs = json.loads((sweep / "jobs.json").read_text())["jobs"]
-    assert [j["state"] for j in jobs] == ["COMPLETED"] * 7
+    assert [j["state"] for j in jobs] == ["COMPLETED"] * 13
     ids = [j["job_id"] for j in jobs]
     arrays = sorted({array_of(i) for i in ids}, key=int)
-    assert [sum(array_of(i) == a for i in ids) for a in arrays] == [3, 3, 1]
+    assert [sum(array_of(i) == a for i in ids) for a in arrays] == [11, 2]
     times = _start_end(ids)
     for before, after in itertools.pairwise(arrays):
         ended = max(end for i, (_, end) in times.items() if array_of(i) == before)
@@ -305,7 +330,7 @@ def _start_end(ids: list[str]) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.slurm
-def test_an_array_refused_midway_leaves_nothing_queued(slurm_cluster, launch_cli, toy_recipe,
+def test_an_array_refused_midway_leaves_nothing_queued(small_arrays, launch_cli, toy_recipe,
                                                        tmp_path, monkeypatch):
     """sbatch takes the first array and refuses the second (a limit met meanwhile): the
     first is cancelled, the sweep folder removed, and the refusal said in one line."""
@@ -322,9 +347,8 @@ def test_an_array_refused_midway_leaves_nothing_queued(slurm_cluster, launch_cli
     (shims / "sbatch").chmod(0o755)
     monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
     exp = toy_recipe / "exp"
-    with cluster_settings(MaxArraySize="11"):
-        code, out, err = launch_cli(toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}", HOLD,
-                                    "-m", f"optim.lr={lrs(25)}")
+    code, out, err = launch_cli(toy_recipe, "hydra/launcher=slurm", f"exp_root={exp}", HOLD,
+                                "-m", f"optim.lr={lrs(25)}")
     assert code != 0
     assert err.strip().splitlines()[-1].endswith(
         "the scheduler refused the jobs, nothing was queued: sbatch: error: Batch job "
