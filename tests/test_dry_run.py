@@ -108,3 +108,23 @@ def test_cluster_profiles_shape_the_script_and_the_trainer(launch_cli, toy_recip
 def test_unknown_cluster_profile(launch_cli, toy_recipe):
     code, _, err = launch_cli(toy_recipe, "--dry-run", "cluster=nowhere")
     assert code == 2 and "cluster" in err and "nowhere" in err
+
+
+def test_a_dry_run_whose_checks_are_remembered_imports_no_torch(toy_recipe, tmp_path):
+    """The classes are shown with the files that define them, found without importing
+    them (planning checked them): a second dry run takes seconds less."""
+    import os
+    import subprocess
+
+    code = ("import sys\nfrom launcher.cli import main\n"
+            "rc = main([sys.argv[1], '--dry-run', f'exp_root={sys.argv[2]}'])\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\nsys.exit(rc)")
+    env = {**os.environ, "LAUNCHER_STATE_DIR": str(tmp_path / "state")}
+    runs = [subprocess.run([sys.executable, "-c", code, str(toy_recipe), str(tmp_path / "exp")],
+                           capture_output=True, text=True, env=env) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert runs[0].stdout.strip().endswith("\nTORCH")  # the first launch checks the classes
+    assert runs[1].stdout.strip().endswith("NO TORCH")
+    classes = [r.stdout.split("classes:\n", 1)[1].split("config:", 1)[0] for r in runs]
+    assert classes[0] == classes[1]
+    assert f"({toy_recipe / 'src' / 'model.py'})" in classes[1]

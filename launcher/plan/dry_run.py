@@ -76,8 +76,10 @@ def _in_full(recipe: Recipe, job: Any) -> list[str]:
 
     lines = ["classes:"]
     for name in COMPONENTS:
-        cls = checked_class(job.config, name, recipe.dir)
-        lines.append(f"  {name:<17} {selected(job.composed, name)}  ({_where(cls)})")
+        where = _file_of(job.composed, name, recipe.dir)
+        if where is None:
+            where = _where(checked_class(job.config, name, recipe.dir))
+        lines.append(f"  {name:<17} {selected(job.composed, name)}  ({where})")
     lines.append("config:")
     shown = job_config(job.composed, recipe.dir, job.run_dir, translate=False)
     # Resolved before `recipe_dir` is left out, as `${recipe_dir}/data` needs it.
@@ -86,6 +88,29 @@ def _in_full(recipe: Recipe, job: Any) -> list[str]:
     shown.pop("recipe_dir", None)
     lines.append(_indent(OmegaConf.to_yaml(shown)))
     return lines
+
+
+def _file_of(config: Any, name: str, recipe_dir: Path) -> str | None:
+    """The file that defines the selected class, found without importing it: planning has
+    checked the class already, and importing the recipe's model to show its file would
+    import torch and Lightning (seconds). None where it takes an import to know: a class
+    of another package, or one nested in another."""
+    import importlib.util
+
+    from launcher.components.selection import target_of
+
+    if name == "model" and config.get("task"):
+        return None
+    module = target_of(config, name).rpartition(".")[0]
+    top = module.split(".")[0]
+    if top == "src":  # the recipe's own code
+        base = recipe_dir.joinpath(*module.split("."))
+        found = [f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()]
+        return str(found[0]) if found else None
+    if top != "launcher":
+        return None
+    spec = importlib.util.find_spec(module)
+    return spec.origin if spec is not None and spec.origin else None
 
 
 def _where(cls: type) -> str:
