@@ -28,7 +28,7 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
 .PHONY: bench
-bench: $(STAMP) slurm-up  ## benchmarks against hand-written baselines (~10 min): bench/RESULTS.md
+bench: $(STAMP) slurm-up  ## benchmarks against hand-written baselines (~25 min): bench/RESULTS.md
 	. slurm/env && $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: gpu-check

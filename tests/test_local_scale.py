@@ -3,7 +3,7 @@ processes or file handles, starting and saving cost what one job does (not what 
 job so far does), and Ctrl-C stops a big sweep cleanly.
 
 Each local job is two fresh Python processes (submitit's controller and the task, about
-a second of a core together), so the real sweep here has 30 jobs, not hundreds: the
+a second of a core together), so the real sweep here has 16 jobs, not hundreds: the
 growth it checks for (open files, processes, zombies) would show by then; the cost of
 starting and saving is checked on a thousand jobs without processes."""
 
@@ -117,7 +117,7 @@ def children(pid: int) -> list[str]:
 
 
 def test_a_sweep_of_many_cheap_jobs_leaks_no_process_and_no_file(tmp_path):
-    jobs, parallel = 30, 4
+    jobs, parallel = 16, 4
     (tmp_path / "app.py").write_text(APP)
     process = subprocess.Popen(
         [sys.executable, str(tmp_path / "app.py"), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",
