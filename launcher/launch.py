@@ -69,6 +69,8 @@ def launch(recipe_path: str | Path, overrides: Sequence[str] = (), *,
         resources_of(planned[0]).world_size == 1
     code = LaunchCode.of(recipe, planned, overrides, code_from,
                          snapshot=not in_process and planned[0].config.get("snapshot", True))
+    # Read again by `submit`, after waiting for the runs' locks and `resume=false`'s
+    # archiving: by then another launch may have finished a run, or it was moved away.
     refusal = refusal or queue_refusal(limits, sum(not is_finished(j) for j in planned))
     if dry_run:  # shown, not refused: a script for another cluster may be previewed here
         from launcher.plan.dry_run import render
