@@ -36,3 +36,9 @@ def ended_without_waiting(job: Any) -> None:
 def job_arguments(overrides: Sequence[str], index: int, hydra_state: Any) -> tuple:
     """What hydra-submitit-launcher's `__call__` is given for the job at `index`."""
     return (list(overrides), "hydra.sweep.dir", index, f"job_id_for_{index}", hydra_state)
+
+
+def job_of_arguments(arguments: tuple) -> tuple[list[str], int, Any]:
+    """The overrides, index and Hydra state that `job_arguments` put in its tuple."""
+    overrides, _, index, _, hydra_state = arguments
+    return overrides, index, hydra_state

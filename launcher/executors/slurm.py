@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from launcher.compat.submitit import job_of_arguments
 from launcher.executors.arrays import ClusterLimits, chunks, read_limits
 from launcher.executors.base import SweepLauncher, note_submission, scrubbed_scheduler_env
 from launcher.executors.plan_file import planned_limits
@@ -28,16 +29,16 @@ class SlurmSweepLauncher(SweepLauncher):
         """One array per chunk; each after the first waits for the one before, so that
         `max_parallel` caps the whole sweep."""
         extra = dict(executor.parameters.get("additional_parameters") or {})
-        overrides, indices = [a[0] for a in arguments], [a[2] for a in arguments]
-        call = shared_call(self, arguments[0][4], Path(str(executor.folder)).parent,
-                           indices[0])
+        overrides, indices, states = zip(*map(job_of_arguments, arguments), strict=True)
+        call = shared_call(self, states[0], Path(str(executor.folder)).parent, indices[0])
         jobs: list = []
         with scrubbed_scheduler_env(), cancelled_if_refused(jobs):
             for chunk in chunks(len(arguments), self._limits()):
                 after = {"dependency": f"afterany:{array_id(jobs[-1])}"} if jobs else {}
                 executor.update_parameters(additional_parameters={**extra, **after})
                 part = slice(chunk.first, chunk.last + 1)
-                jobs.extend(executor.map_array(call, overrides[part], indices[part]))
+                jobs.extend(executor.map_array(call, list(overrides[part]),
+                                               list(indices[part])))
         for job, record in zip(jobs, records, strict=True):
             note_submission(job, record)
         return jobs
